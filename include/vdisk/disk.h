@@ -1,0 +1,112 @@
+// Disk: the encrypted, authenticated, shuffled logical block device.
+//
+// A Disk presents `capacity()` logical blocks of 4 KiB over a BlockStore holding an image in the
+// format of docs/FORMAT.md. Writes are buffered in a cache (dirty blocks beyond its byte budget
+// are sealed early into fresh free slots) and become durable, all at once, at commit(). After a
+// crash, open() yields exactly the last completed commit. Unwritten or trimmed blocks read as zeros.
+//
+// Errors: integrity failures are kCorrupt naming the block; the data is never returned. An I/O or
+// integrity error during commit() puts the Disk in the failed state: every later call returns
+// kFailed, and the image still holds the previous commit (reopen to continue).
+// Thread safety: all methods may be called from any thread; one internal mutex serializes them.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vdisk/block_store.h"
+#include "vdisk/format.h"
+#include "vdisk/keys.h"
+#include "vdisk/keyslot.h"
+#include "vdisk/status.h"
+
+namespace vdisk {
+
+inline constexpr size_t kDefaultCacheBytes = size_t{32} << 20;
+
+struct CreateOptions {
+  uint64_t capacity_blocks = 0;
+  double spare_fraction = format::kDefaultSpareFraction;
+  format::Mode mode = format::Mode::kShuffle;
+  ScryptParams scrypt;  // used when the key is a passphrase
+  // Fill every slot of the image with random bytes first (G5). Tests may skip it for speed.
+  bool fill_random = true;
+  // Called during the random fill with (slots done, slots total). May be empty.
+  std::function<void(uint64_t, uint64_t)> progress;
+};
+
+struct OpenOptions {
+  size_t cache_bytes = kDefaultCacheBytes;
+  bool read_only = false;
+};
+
+struct DiskInfo {
+  format::Header header;  // authenticated
+  uint64_t sequence = 0;  // last committed sequence number
+  int superblock_slot = 0;  // 1 or 2: which superblock holds it
+  format::BlockPointer root;
+  uint64_t used_slots = 0;      // slots referenced by the last commit (data + map + bitmap)
+  uint64_t free_slots = 0;      // data_slots - used_slots
+  uint64_t sessions = 0;
+  uint64_t blocks_sealed = 0;
+  uint64_t commit_unix = 0;
+};
+
+// What verify() found: every reachable block authenticated, or the list of failures.
+struct VerifyReport {
+  uint64_t blocks_checked = 0;     // map nodes + bitmap blocks + data blocks
+  uint64_t data_blocks = 0;        // non-null logical data blocks
+  uint64_t map_nodes = 0;
+  uint64_t bitmap_blocks = 0;
+  uint64_t bitmap_mismatches = 0;  // slots whose bitmap bit disagrees with reachability
+  std::vector<std::string> failures;  // one line per failing block, naming it
+  bool ok() const { return failures.empty(); }
+};
+
+class Disk {
+ public:
+  virtual ~Disk() = default;
+
+  // Formats `store` as a new image: random fill (optional), header with one keyslot for `key`,
+  // superblock sequence 1 with an empty map. The store must have exactly
+  // geometry_for_capacity(options.capacity_blocks, options.spare_fraction).total_slots blocks.
+  // Returns the opened Disk.
+  static Result<std::unique_ptr<Disk>> create(std::unique_ptr<BlockStore> store, const KeyMaterial& key,
+                                              const CreateOptions& options);
+  // Opens an existing image. Errors: kNotVdisk, kUnsupportedVersion, kAuthFailed (wrong key),
+  // kCorrupt (header MAC or both superblocks fail). Reads only the header and two superblocks.
+  static Result<std::unique_ptr<Disk>> open(std::unique_ptr<BlockStore> store, const KeyMaterial& key,
+                                            const OpenOptions& options);
+
+  virtual uint64_t capacity() const = 0;  // logical blocks
+
+  // Reads `out.size() / kBlockSize` blocks starting at `lba`. out.size() must be a non-zero
+  // multiple of kBlockSize and the range inside capacity (kInvalidArgument otherwise).
+  virtual Status read(uint64_t lba, std::span<uint8_t> out) = 0;
+  // Writes blocks starting at `lba`. kNoSpace when the uncommitted changes would need more free
+  // slots than remain ("commit first"); nothing is changed then.
+  virtual Status write(uint64_t lba, std::span<const uint8_t> data) = 0;
+  // Forgets blocks [lba, lba + count): they read as zeros and their slots are freed at commit.
+  virtual Status trim(uint64_t lba, uint64_t count) = 0;
+  // Makes every change since the last commit durable, atomically. A no-op without changes.
+  virtual Status commit() = 0;
+
+  virtual DiskInfo info() const = 0;
+  // Authenticates every reachable block of the last commit (ignores uncommitted changes), and
+  // cross-checks the allocation bitmap. Reports failures instead of stopping at the first.
+  virtual Result<VerifyReport> verify(const std::function<void(uint64_t, uint64_t)>& progress = {}) = 0;
+
+  struct CacheStats {
+    uint64_t hits = 0, misses = 0, spilled_blocks = 0, resident_bytes = 0;
+  };
+  virtual CacheStats cache_stats() const = 0;
+};
+
+// Reads the public header without a key (for `vdisk info`). Validates structure only.
+Result<format::Header> read_public_header(BlockStore& store);
+
+}  // namespace vdisk

@@ -1,0 +1,161 @@
+// The on-disk format, version 1. docs/FORMAT.md describes every byte; this header is its code.
+//
+// Image = total_slots blocks of 4096 bytes:
+//   slot 0            public header (plaintext, HMAC-authenticated once unlocked)
+//   slots 1, 2        superblocks A and B (alternating; the valid one with the higher sequence wins)
+//   slots 3 ..        the data area: data blocks, block-map nodes, allocation-bitmap blocks and
+//                     spare slots, all AES-256-GCM ciphertext placed at random, indistinguishable
+//                     from the random fill of unused slots.
+// All integers little-endian. Decoders never trust their input: every length and range is checked.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "vdisk/block_store.h"
+#include "vdisk/crypto.h"
+#include "vdisk/status.h"
+
+namespace vdisk::format {
+
+inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr std::array<uint8_t, 8> kMagic = {'V', 'D', 'I', 'S', 'K', 'I', 'M', 'G'};
+inline constexpr uint64_t kHeaderSlot = 0;
+inline constexpr uint64_t kSuperblockSlotA = 1;
+inline constexpr uint64_t kSuperblockSlotB = 2;
+inline constexpr uint64_t kDataStartSlot = 3;
+inline constexpr size_t kPointerSize = 48;
+inline constexpr uint32_t kMapFanout = static_cast<uint32_t>(kBlockSize / kPointerSize);  // 85
+inline constexpr uint64_t kBitsPerBitmapBlock = kBlockSize * 8;                            // 32768
+inline constexpr size_t kKeyslotCount = 8;
+inline constexpr size_t kKeyslotSize = 128;
+inline constexpr size_t kKeyslotOffset = 128;
+inline constexpr size_t kHeaderMacOffset = kBlockSize - crypto::kSha256Size;  // 4064
+inline constexpr size_t kSessionIdSize = 16;
+inline constexpr size_t kImageIdSize = 16;
+
+enum class Mode : uint32_t { kShuffle = 1, kOram = 2 };
+std::string_view mode_name(Mode mode);
+
+// ---- Geometry: how an image of a given capacity is laid out -------------------------------
+struct Geometry {
+  uint64_t capacity_blocks = 0;  // logical 4 KiB blocks the user can address
+  uint64_t bitmap_blocks = 0;    // allocation bitmap, one bit per data-area slot
+  uint64_t map_nodes = 0;        // block-map nodes for the whole logical space, all levels
+  uint32_t tree_height = 0;      // map levels above the data (1 = a single leaf node is the root)
+  uint64_t spare_slots = 0;      // headroom for copy-on-write: the most a full disk can rewrite per commit
+  uint64_t data_slots = 0;       // capacity + bitmap + map + spare
+  uint64_t total_slots = 0;      // data_slots + kDataStartSlot
+
+  uint64_t image_bytes() const { return total_slots * kBlockSize; }
+  // Entries addressed by the map: user blocks [0, capacity) then bitmap blocks.
+  uint64_t map_entries() const { return capacity_blocks + bitmap_blocks; }
+};
+
+inline constexpr double kDefaultSpareFraction = 1.0 / 16.0;
+inline constexpr uint64_t kMinSpareSlots = 32;
+inline constexpr uint64_t kMaxCapacityBlocks = uint64_t{1} << 40;  // 4 PiB
+
+// Layout for `capacity_blocks` logical blocks with spare = max(kMinSpareSlots,
+// ceil(capacity * spare_fraction)). kInvalidArgument for 0, > kMaxCapacityBlocks, or a spare
+// fraction outside [0, 4].
+Result<Geometry> geometry_for_capacity(uint64_t capacity_blocks,
+                                       double spare_fraction = kDefaultSpareFraction);
+// The largest capacity whose image fits in `image_bytes`. kInvalidArgument if none does.
+Result<Geometry> geometry_for_image_size(uint64_t image_bytes,
+                                         double spare_fraction = kDefaultSpareFraction);
+// Number of map nodes at `level` (1 = leaves) for `entries` entries.
+uint64_t map_nodes_at_level(uint64_t entries, uint32_t level);
+
+// ---- Keyslots -------------------------------------------------------------------------------
+enum class KeyslotKind : uint32_t { kEmpty = 0, kRawKey = 1, kPassphrase = 2 };
+
+struct Keyslot {
+  KeyslotKind kind = KeyslotKind::kEmpty;
+  uint8_t scrypt_log2_n = 0;  // passphrase slots: N = 2^log2_n
+  uint32_t scrypt_r = 0;
+  uint32_t scrypt_p = 0;
+  std::array<uint8_t, 32> salt{};
+  crypto::Nonce wrap_nonce{};
+  std::array<uint8_t, crypto::kKeySize> wrapped_key{};
+  crypto::Tag wrap_tag{};
+};
+
+// ---- Public header (slot 0) ---------------------------------------------------------------
+struct Header {
+  uint32_t format_version = kFormatVersion;
+  std::array<uint8_t, kImageIdSize> image_id{};
+  Mode mode = Mode::kShuffle;
+  uint32_t flags = 0;
+  Geometry geometry;
+  double spare_fraction = kDefaultSpareFraction;  // not stored: derived for display
+  uint64_t created_unix = 0;                      // informational, set by the host's clock
+  std::array<Keyslot, kKeyslotCount> keyslots{};
+  crypto::Digest mac{};  // HMAC-SHA256(header-mac key, bytes [0, kHeaderMacOffset))
+
+  size_t active_keyslots() const;
+};
+
+// Serializes to exactly one block. The MAC field is written as stored in `header.mac`.
+void encode_header(const Header& header, std::span<uint8_t, kBlockSize> out);
+// Parses and validates structure (magic, version, block size, geometry consistent with itself
+// and with `store_blocks`, keyslot fields in range). Does NOT check the MAC (needs the key).
+// Errors: kNotVdisk (bad magic: "not a vdisk image"), kUnsupportedVersion, kNotVdisk for a size
+// mismatch ("image is truncated: header says N blocks, file has M"), kCorrupt for inconsistent fields.
+Result<Header> decode_header(std::span<const uint8_t, kBlockSize> block, uint64_t store_blocks);
+
+// ---- Block pointers (48 bytes) --------------------------------------------------------------
+// Where a block is and how to authenticate it: its slot, the session whose key encrypted it,
+// the per-session counter that forms its nonce, and its GCM tag. slot == 0 means "never
+// written / trimmed": the block reads as zeros (slot 0 is the header, never a data slot).
+struct BlockPointer {
+  uint64_t slot = 0;
+  std::array<uint8_t, kSessionIdSize> session{};
+  uint64_t counter = 0;
+  crypto::Tag tag{};
+
+  bool is_null() const { return slot == 0; }
+  friend bool operator==(const BlockPointer&, const BlockPointer&) = default;
+};
+void encode_pointer(const BlockPointer& p, std::span<uint8_t, kPointerSize> out);
+BlockPointer decode_pointer(std::span<const uint8_t, kPointerSize> in);
+// The 96-bit GCM nonce for a counter: counter (8 bytes LE) followed by 4 zero bytes.
+crypto::Nonce nonce_for_counter(uint64_t counter);
+
+// What a block is, bound into its AAD so a block cannot be presented as another.
+enum class BlockKind : uint32_t { kData = 1, kMapNode = 2, kBitmap = 3, kSuperblock = 4 };
+inline constexpr size_t kAadSize = 40;
+// AAD = image_id(16) | kind(u32) | level(u32) | index(u64) | slot(u64).
+std::array<uint8_t, kAadSize> block_aad(const std::array<uint8_t, kImageIdSize>& image_id,
+                                        BlockKind kind, uint32_t level, uint64_t index,
+                                        uint64_t slot);
+
+// ---- Superblocks (slots 1 and 2) ------------------------------------------------------------
+// Stored block: session_id(16) | counter(u64) | ciphertext(4056) | tag(16).
+// The ciphertext decrypts (superblock key of that session, AAD from block_aad with kind
+// kSuperblock, index = sequence-independent 0, slot = 1 or 2) to SuperblockContent's encoding.
+inline constexpr size_t kSuperblockCipherOffset = kSessionIdSize + 8;
+inline constexpr size_t kSuperblockCipherSize = kBlockSize - kSuperblockCipherOffset - crypto::kTagSize;
+inline constexpr std::array<uint8_t, 8> kSuperblockMagic = {'V', 'D', 'S', 'U', 'P', 'E', 'R', '1'};
+
+struct SuperblockContent {
+  uint64_t sequence = 0;       // commit number, +1 per commit, starts at 1 at creation
+  BlockPointer root;           // root node of the block map (null: nothing ever written)
+  uint64_t used_slots = 0;     // data-area slots referenced by this commit
+  uint64_t sessions = 0;       // writable sessions opened so far (informational)
+  uint64_t blocks_sealed = 0;  // blocks encrypted over the image's life (informational)
+  uint64_t commit_unix = 0;    // host clock at commit (informational, untrusted)
+};
+void encode_superblock_content(const SuperblockContent& sb, std::span<uint8_t, kSuperblockCipherSize> out);
+// kCorrupt if the magic is wrong (only called on authenticated plaintext).
+Result<SuperblockContent> decode_superblock_content(std::span<const uint8_t, kSuperblockCipherSize> in);
+
+// ---- Key derivation labels (HKDF-SHA256 over the image's 32-byte data key) -----------------
+inline constexpr std::string_view kLabelHeaderMac = "vdisk/v1/header-mac";
+inline constexpr std::string_view kLabelBlockKey = "vdisk/v1/block-key";            // + session id
+inline constexpr std::string_view kLabelSuperblockKey = "vdisk/v1/superblock-key";  // + session id
+inline constexpr std::string_view kLabelKeyslotKek = "vdisk/v1/keyslot-kek";        // raw-key slots
+
+}  // namespace vdisk::format

@@ -1,0 +1,110 @@
+// Status and Result: the error type of every vdisk API.
+//
+// No exception crosses the public API. Every fallible call returns a [[nodiscard]] Status or
+// Result<T>, carrying an ErrorCode (what kind of failure, stable, mapped to tool exit codes) and a
+// human-readable message naming the problem (which file, which block, which field).
+#pragma once
+
+#include <cassert>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace vdisk {
+
+enum class ErrorCode : int {
+  kOk = 0,
+  kInvalidArgument,     // caller passed something malformed (bad size, bad path, out-of-range block)
+  kNotFound,            // a named file, variable or object does not exist
+  kAlreadyExists,       // refusing to overwrite something that exists
+  kNoSpace,             // no free slot / capacity exhausted
+  kAuthFailed,          // wrong key: no keyslot accepts the given key
+  kCorrupt,             // integrity failure: a tag did not verify, a structure is inconsistent
+  kNotVdisk,            // the file is not a vdisk image (bad magic, truncated, wrong size)
+  kUnsupportedVersion,  // a vdisk image of a format version this build does not read
+  kInUse,               // the image is locked by another writer
+  kIoError,             // the operating system reported an I/O error
+  kReadOnly,            // a write was attempted on a read-only disk
+  kFailed,              // the disk is in the failed state after an earlier I/O or integrity error
+  kInternal,            // a library call failed unexpectedly (OpenSSL, allocation)
+};
+
+// Stable lowercase name of a code, for JSON output ("auth_failed", "corrupt", ...).
+std::string_view error_code_name(ErrorCode code);
+
+class [[nodiscard]] Status {
+ public:
+  Status() = default;  // OK
+  Status(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}
+
+  static Status Ok() { return {}; }
+
+  bool ok() const { return code_ == ErrorCode::kOk; }
+  ErrorCode code() const { return code_; }
+  const std::string& message() const { return message_; }
+  // "message" for errors, "OK" for success.
+  std::string to_string() const { return ok() ? "OK" : message_; }
+
+  // Returns a copy with `context + ": "` prefixed to the message (code unchanged).
+  Status with_context(std::string_view context) const {
+    if (ok()) return *this;
+    return Status(code_, std::string(context) + ": " + message_);
+  }
+
+ private:
+  ErrorCode code_ = ErrorCode::kOk;
+  std::string message_;
+};
+
+// Result<T>: either a value or a non-OK Status. Accessing value() of an error asserts.
+template <typename T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(Status status) : status_(std::move(status)) {  // NOLINT(google-explicit-constructor)
+    assert(!status_.ok() && "Result constructed from an OK status without a value");
+  }
+  Result(ErrorCode code, std::string message) : status_(code, std::move(message)) {}
+
+  bool ok() const { return value_.has_value(); }
+  const Status& status() const { return status_; }
+  T& value() & {
+    assert(ok());
+    return *value_;
+  }
+  const T& value() const& {
+    assert(ok());
+    return *value_;
+  }
+  T&& value() && {
+    assert(ok());
+    return std::move(*value_);
+  }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  T& operator*() & { return value(); }
+
+ private:
+  std::optional<T> value_;
+  Status status_;
+};
+
+}  // namespace vdisk
+
+// Propagate a non-OK Status from an expression returning Status.
+#define VDISK_RETURN_IF_ERROR(expr)          \
+  do {                                       \
+    ::vdisk::Status vdisk_status_ = (expr);  \
+    if (!vdisk_status_.ok()) return vdisk_status_; \
+  } while (0)
+
+#define VDISK_CONCAT_INNER(a, b) a##b
+#define VDISK_CONCAT(a, b) VDISK_CONCAT_INNER(a, b)
+// VDISK_ASSIGN_OR_RETURN(auto x, f()): evaluate a Result, return its Status on error.
+#define VDISK_ASSIGN_OR_RETURN(lhs, expr) \
+  VDISK_ASSIGN_OR_RETURN_IMPL(VDISK_CONCAT(vdisk_result_, __LINE__), lhs, expr)
+#define VDISK_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                                \
+  if (!tmp.ok()) return tmp.status();               \
+  lhs = std::move(tmp).value()

@@ -1,0 +1,282 @@
+#include "vdisk/format.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "vdisk/endian.h"
+
+namespace vdisk::format {
+
+namespace {
+uint64_t ceil_div(uint64_t a, uint64_t b) { return a / b + (a % b != 0 ? 1 : 0); }
+
+// Header field offsets (docs/FORMAT.md, "Public header").
+constexpr size_t kOffMagic = 0, kOffVersion = 8, kOffBlockSize = 12, kOffImageId = 16, kOffMode = 32,
+                 kOffFlags = 36, kOffTotalSlots = 40, kOffCapacity = 48, kOffDataStart = 56,
+                 kOffDataSlots = 64, kOffBitmapBlocks = 72, kOffMapNodes = 80, kOffFanout = 88,
+                 kOffTreeHeight = 92, kOffSpare = 96, kOffCreated = 104;
+// Keyslot field offsets within its 128 bytes.
+constexpr size_t kSlotKind = 0, kSlotLog2N = 4, kSlotR = 8, kSlotP = 12, kSlotNonce = 16, kSlotSalt = 32,
+                 kSlotWrapped = 64, kSlotTag = 96;
+// Superblock content offsets.
+constexpr size_t kSbMagic = 0, kSbSequence = 8, kSbRoot = 16, kSbUsed = 64, kSbSessions = 72,
+                 kSbSealed = 80, kSbCommitUnix = 88;
+
+struct MapShape {
+  uint32_t height;
+  uint64_t nodes;
+};
+
+MapShape map_shape(uint64_t entries) {
+  MapShape shape{0, 0};
+  uint64_t n = entries;
+  do {
+    n = ceil_div(n, kMapFanout);
+    shape.nodes += n;
+    ++shape.height;
+  } while (n > 1);
+  return shape;
+}
+
+// Geometry for a capacity and an explicit spare count (the fixpoint of bitmap size vs data area).
+Geometry layout(uint64_t capacity, uint64_t spare) {
+  Geometry g;
+  g.capacity_blocks = capacity;
+  g.spare_slots = spare;
+  uint64_t bitmap = 1;
+  for (;;) {
+    MapShape shape = map_shape(capacity + bitmap);
+    uint64_t data = capacity + bitmap + shape.nodes + spare;
+    uint64_t needed = ceil_div(data, kBitsPerBitmapBlock);
+    if (needed <= bitmap) {  // monotone iteration from below reaches the least fixpoint
+      g.bitmap_blocks = bitmap;
+      g.map_nodes = shape.nodes;
+      g.tree_height = shape.height;
+      g.data_slots = data;
+      g.total_slots = data + kDataStartSlot;
+      return g;
+    }
+    bitmap = needed;
+  }
+}
+
+uint64_t spare_for(uint64_t capacity, double fraction) {
+  auto wanted = static_cast<uint64_t>(std::ceil(static_cast<double>(capacity) * fraction));
+  return std::max(kMinSpareSlots, wanted);
+}
+}  // namespace
+
+std::string_view mode_name(Mode mode) {
+  switch (mode) {
+    case Mode::kShuffle: return "shuffle";
+    case Mode::kOram: return "oram";
+  }
+  return "unknown";
+}
+
+uint64_t map_nodes_at_level(uint64_t entries, uint32_t level) {
+  uint64_t n = entries;
+  for (uint32_t l = 0; l < level; ++l) n = ceil_div(n, kMapFanout);
+  return n;
+}
+
+Result<Geometry> geometry_for_capacity(uint64_t capacity_blocks, double spare_fraction) {
+  if (capacity_blocks == 0) return Status(ErrorCode::kInvalidArgument, "capacity must be at least one block (4 KiB)");
+  if (capacity_blocks > kMaxCapacityBlocks)
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("capacity of {} blocks exceeds the maximum of {} blocks (4 PiB)", capacity_blocks,
+                              kMaxCapacityBlocks));
+  if (!(spare_fraction >= 0.0 && spare_fraction <= 4.0))
+    return Status(ErrorCode::kInvalidArgument, "spare fraction must be between 0 and 4 (0% to 400%)");
+  return layout(capacity_blocks, spare_for(capacity_blocks, spare_fraction));
+}
+
+Result<Geometry> geometry_for_image_size(uint64_t image_bytes, double spare_fraction) {
+  uint64_t slots = image_bytes / kBlockSize;
+  auto smallest = geometry_for_capacity(1, spare_fraction);
+  if (!smallest.ok()) return smallest.status();
+  if (slots < smallest->total_slots)
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("an image of {} bytes is too small: the smallest image is {} bytes", image_bytes,
+                              smallest->image_bytes()));
+  uint64_t lo = 1, hi = std::min<uint64_t>(slots, kMaxCapacityBlocks);  // invariant: lo fits
+  while (lo < hi) {
+    uint64_t mid = lo + (hi - lo + 1) / 2;
+    if (layout(mid, spare_for(mid, spare_fraction)).total_slots <= slots)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return layout(lo, spare_for(lo, spare_fraction));
+}
+
+size_t Header::active_keyslots() const {
+  return static_cast<size_t>(std::count_if(keyslots.begin(), keyslots.end(),
+                                           [](const Keyslot& s) { return s.kind != KeyslotKind::kEmpty; }));
+}
+
+void encode_header(const Header& h, std::span<uint8_t, kBlockSize> out) {
+  std::fill(out.begin(), out.end(), uint8_t{0});
+  le::put_bytes(out, kOffMagic, kMagic);
+  le::put_u32(out, kOffVersion, h.format_version);
+  le::put_u32(out, kOffBlockSize, static_cast<uint32_t>(kBlockSize));
+  le::put_bytes(out, kOffImageId, h.image_id);
+  le::put_u32(out, kOffMode, static_cast<uint32_t>(h.mode));
+  le::put_u32(out, kOffFlags, h.flags);
+  le::put_u64(out, kOffTotalSlots, h.geometry.total_slots);
+  le::put_u64(out, kOffCapacity, h.geometry.capacity_blocks);
+  le::put_u64(out, kOffDataStart, kDataStartSlot);
+  le::put_u64(out, kOffDataSlots, h.geometry.data_slots);
+  le::put_u64(out, kOffBitmapBlocks, h.geometry.bitmap_blocks);
+  le::put_u64(out, kOffMapNodes, h.geometry.map_nodes);
+  le::put_u32(out, kOffFanout, kMapFanout);
+  le::put_u32(out, kOffTreeHeight, h.geometry.tree_height);
+  le::put_u64(out, kOffSpare, h.geometry.spare_slots);
+  le::put_u64(out, kOffCreated, h.created_unix);
+  for (size_t i = 0; i < kKeyslotCount; ++i) {
+    const Keyslot& s = h.keyslots[i];
+    std::span<uint8_t> slot = out.subspan(kKeyslotOffset + i * kKeyslotSize, kKeyslotSize);
+    if (s.kind == KeyslotKind::kEmpty) continue;
+    le::put_u32(slot, kSlotKind, static_cast<uint32_t>(s.kind));
+    slot[kSlotLog2N] = s.scrypt_log2_n;
+    le::put_u32(slot, kSlotR, s.scrypt_r);
+    le::put_u32(slot, kSlotP, s.scrypt_p);
+    le::put_bytes(slot, kSlotNonce, s.wrap_nonce);
+    le::put_bytes(slot, kSlotSalt, s.salt);
+    le::put_bytes(slot, kSlotWrapped, s.wrapped_key);
+    le::put_bytes(slot, kSlotTag, s.wrap_tag);
+  }
+  le::put_bytes(out, kHeaderMacOffset, h.mac);
+}
+
+Result<Header> decode_header(std::span<const uint8_t, kBlockSize> in, uint64_t store_blocks) {
+  if (!std::equal(kMagic.begin(), kMagic.end(), in.begin()))
+    return Status(ErrorCode::kNotVdisk, "not a vdisk image (no vdisk magic in the header)");
+  Header h;
+  h.format_version = le::get_u32(in, kOffVersion);
+  if (h.format_version != kFormatVersion)
+    return Status(ErrorCode::kUnsupportedVersion,
+                  fmt::format("unsupported format version {}: this vdisk reads format version {}",
+                              h.format_version, kFormatVersion));
+  auto corrupt = [](std::string what) {
+    return Status(ErrorCode::kCorrupt, "header is corrupt: " + what);
+  };
+  if (le::get_u32(in, kOffBlockSize) != kBlockSize)
+    return corrupt(fmt::format("block size {} (expected 4096)", le::get_u32(in, kOffBlockSize)));
+  le::get_bytes(in, kOffImageId, h.image_id);
+  uint32_t mode = le::get_u32(in, kOffMode);
+  if (mode != static_cast<uint32_t>(Mode::kShuffle) && mode != static_cast<uint32_t>(Mode::kOram))
+    return corrupt(fmt::format("unknown placement mode {}", mode));
+  h.mode = static_cast<Mode>(mode);
+  h.flags = le::get_u32(in, kOffFlags);
+  if (h.flags != 0) return Status(ErrorCode::kUnsupportedVersion, fmt::format("unsupported header flags {:#x}", h.flags));
+
+  Geometry& g = h.geometry;
+  g.total_slots = le::get_u64(in, kOffTotalSlots);
+  g.capacity_blocks = le::get_u64(in, kOffCapacity);
+  g.data_slots = le::get_u64(in, kOffDataSlots);
+  g.bitmap_blocks = le::get_u64(in, kOffBitmapBlocks);
+  g.map_nodes = le::get_u64(in, kOffMapNodes);
+  g.tree_height = le::get_u32(in, kOffTreeHeight);
+  g.spare_slots = le::get_u64(in, kOffSpare);
+  h.created_unix = le::get_u64(in, kOffCreated);
+  if (le::get_u64(in, kOffDataStart) != kDataStartSlot) return corrupt("data area does not start at slot 3");
+  if (le::get_u32(in, kOffFanout) != kMapFanout) return corrupt("block-map fanout is not 85");
+  if (g.capacity_blocks == 0 || g.capacity_blocks > kMaxCapacityBlocks || g.spare_slots > 4 * g.capacity_blocks + kMinSpareSlots)
+    return corrupt(fmt::format("capacity {} blocks / spare {} slots out of range", g.capacity_blocks, g.spare_slots));
+  Geometry expect = layout(g.capacity_blocks, g.spare_slots);
+  if (expect.total_slots != g.total_slots || expect.data_slots != g.data_slots ||
+      expect.bitmap_blocks != g.bitmap_blocks || expect.map_nodes != g.map_nodes ||
+      expect.tree_height != g.tree_height)
+    return corrupt("geometry fields are inconsistent with each other");
+  if (store_blocks < g.total_slots)
+    return Status(ErrorCode::kNotVdisk,
+                  fmt::format("image is truncated: its header says {} blocks ({} bytes) but the file has {} blocks",
+                              g.total_slots, g.image_bytes(), store_blocks));
+  if (store_blocks > g.total_slots)
+    return Status(ErrorCode::kNotVdisk,
+                  fmt::format("image size mismatch: its header says {} blocks but the file has {} blocks",
+                              g.total_slots, store_blocks));
+  h.spare_fraction = static_cast<double>(g.spare_slots) / static_cast<double>(g.capacity_blocks);
+
+  for (size_t i = 0; i < kKeyslotCount; ++i) {
+    std::span<const uint8_t> slot = in.subspan(kKeyslotOffset + i * kKeyslotSize, kKeyslotSize);
+    Keyslot& s = h.keyslots[i];
+    uint32_t kind = le::get_u32(slot, kSlotKind);
+    if (kind > static_cast<uint32_t>(KeyslotKind::kPassphrase))
+      return corrupt(fmt::format("keyslot {} has unknown kind {}", i, kind));
+    s.kind = static_cast<KeyslotKind>(kind);
+    if (s.kind == KeyslotKind::kEmpty) continue;
+    s.scrypt_log2_n = slot[kSlotLog2N];
+    s.scrypt_r = le::get_u32(slot, kSlotR);
+    s.scrypt_p = le::get_u32(slot, kSlotP);
+    le::get_bytes(slot, kSlotNonce, s.wrap_nonce);
+    le::get_bytes(slot, kSlotSalt, s.salt);
+    le::get_bytes(slot, kSlotWrapped, s.wrapped_key);
+    le::get_bytes(slot, kSlotTag, s.wrap_tag);
+  }
+  if (h.active_keyslots() == 0) return corrupt("no active keyslot");
+  le::get_bytes(in, kHeaderMacOffset, h.mac);
+  return h;
+}
+
+void encode_pointer(const BlockPointer& p, std::span<uint8_t, kPointerSize> out) {
+  le::put_u64(out, 0, p.slot);
+  le::put_bytes(out, 8, p.session);
+  le::put_u64(out, 24, p.counter);
+  le::put_bytes(out, 32, p.tag);
+}
+
+BlockPointer decode_pointer(std::span<const uint8_t, kPointerSize> in) {
+  BlockPointer p;
+  p.slot = le::get_u64(in, 0);
+  le::get_bytes(in, 8, p.session);
+  p.counter = le::get_u64(in, 24);
+  le::get_bytes(in, 32, p.tag);
+  return p;
+}
+
+crypto::Nonce nonce_for_counter(uint64_t counter) {
+  crypto::Nonce n{};
+  le::put_u64(n, 0, counter);
+  return n;
+}
+
+std::array<uint8_t, kAadSize> block_aad(const std::array<uint8_t, kImageIdSize>& image_id, BlockKind kind,
+                                        uint32_t level, uint64_t index, uint64_t slot) {
+  std::array<uint8_t, kAadSize> aad{};
+  le::put_bytes(aad, 0, image_id);
+  le::put_u32(aad, 16, static_cast<uint32_t>(kind));
+  le::put_u32(aad, 20, level);
+  le::put_u64(aad, 24, index);
+  le::put_u64(aad, 32, slot);
+  return aad;
+}
+
+void encode_superblock_content(const SuperblockContent& sb, std::span<uint8_t, kSuperblockCipherSize> out) {
+  std::fill(out.begin(), out.end(), uint8_t{0});
+  le::put_bytes(out, kSbMagic, kSuperblockMagic);
+  le::put_u64(out, kSbSequence, sb.sequence);
+  encode_pointer(sb.root, out.subspan<kSbRoot, kPointerSize>());
+  le::put_u64(out, kSbUsed, sb.used_slots);
+  le::put_u64(out, kSbSessions, sb.sessions);
+  le::put_u64(out, kSbSealed, sb.blocks_sealed);
+  le::put_u64(out, kSbCommitUnix, sb.commit_unix);
+}
+
+Result<SuperblockContent> decode_superblock_content(std::span<const uint8_t, kSuperblockCipherSize> in) {
+  if (!std::equal(kSuperblockMagic.begin(), kSuperblockMagic.end(), in.begin()))
+    return Status(ErrorCode::kCorrupt, "superblock content has no superblock magic");
+  SuperblockContent sb;
+  sb.sequence = le::get_u64(in, kSbSequence);
+  sb.root = decode_pointer(in.subspan<kSbRoot, kPointerSize>());
+  sb.used_slots = le::get_u64(in, kSbUsed);
+  sb.sessions = le::get_u64(in, kSbSessions);
+  sb.blocks_sealed = le::get_u64(in, kSbSealed);
+  sb.commit_unix = le::get_u64(in, kSbCommitUnix);
+  return sb;
+}
+
+}  // namespace vdisk::format
