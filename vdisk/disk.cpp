@@ -1,0 +1,357 @@
+// DiskImpl: tree access, reads, writes, trims and the cache budget.
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "vdisk/disk_impl.h"
+
+namespace vdisk {
+
+namespace {
+constexpr size_t kSpillBatchBlocks = 1024;  // 4 MiB: spills go out as one shuffled run
+constexpr size_t kReadRunBlocks = 256;      // largest single pread of a read batch
+constexpr size_t kBudgetCheckEvery = 1024;  // blocks between budget checks in long calls
+}  // namespace
+
+// ---- CsprngSource / WriteBatch -------------------------------------------------------------
+
+uint64_t CsprngSource::next64() {
+  if (used_ == buffer_.size()) {
+    std::span<uint8_t> bytes(reinterpret_cast<uint8_t*>(buffer_.data()), sizeof(buffer_));
+    Status s = crypto::random_bytes(bytes);
+    assert(s.ok() && "RAND_bytes failed");  // an OpenSSL DRBG failure is not recoverable here
+    (void)s;
+    used_ = 0;
+  }
+  return buffer_[used_++];
+}
+
+uint64_t CsprngSource::uniform(uint64_t bound) {
+  assert(bound > 0);
+  // Rejection sampling: unbiased.
+  const uint64_t limit = UINT64_MAX - (UINT64_MAX % bound);
+  for (;;) {
+    uint64_t x = next64();
+    if (x < limit) return x % bound;
+  }
+}
+
+std::span<uint8_t> WriteBatch::add(uint64_t slot) {
+  slots_.push_back(slot);
+  bytes_.resize(slots_.size() * kBlockSize);
+  return {bytes_.data() + (slots_.size() - 1) * kBlockSize, kBlockSize};
+}
+
+Status WriteBatch::flush(BlockStore& store) {
+  std::vector<size_t> order(slots_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return slots_[a] < slots_[b]; });
+  std::vector<uint8_t> run;
+  size_t i = 0;
+  while (i < order.size()) {
+    size_t j = i + 1;
+    while (j < order.size() && slots_[order[j]] == slots_[order[j - 1]] + 1) ++j;
+    run.resize((j - i) * kBlockSize);
+    for (size_t k = i; k < j; ++k)
+      std::memcpy(run.data() + (k - i) * kBlockSize, bytes_.data() + order[k] * kBlockSize, kBlockSize);
+    VDISK_RETURN_IF_ERROR(store.write(slots_[order[i]], run));
+    i = j;
+  }
+  slots_.clear();
+  bytes_.clear();
+  return Status::Ok();
+}
+
+// ---- construction / state ------------------------------------------------------------------
+
+DiskImpl::DiskImpl(std::unique_ptr<BlockStore> store, format::Header header, std::unique_ptr<KeyRing> keys,
+                   const OpenOptions& options, const Committed& committed)
+    : store_(std::move(store)),
+      header_(std::move(header)),
+      keys_(std::move(keys)),
+      options_(options),
+      committed_(committed),
+      root_(committed.root),
+      used_(committed.used_slots),
+      sessions_(committed.sessions + (options.read_only ? 0 : 1)),
+      session_base_sealed_(committed.blocks_sealed) {}
+
+format::BlockKind DiskImpl::kind_of(uint32_t level, uint64_t index) const {
+  if (level > 0) return format::BlockKind::kMapNode;
+  return index < geometry().capacity_blocks ? format::BlockKind::kData : format::BlockKind::kBitmap;
+}
+
+Status DiskImpl::check_usable(bool for_write) const {
+  if (!failed_.ok())
+    return Status(ErrorCode::kFailed, "disk is in the failed state after an earlier error (" + failed_.message() +
+                                          "); reopen the image to continue from its last commit");
+  if (for_write && options_.read_only) return Status(ErrorCode::kReadOnly, "disk is open read-only");
+  return Status::Ok();
+}
+
+Status DiskImpl::check_range(uint64_t lba, size_t bytes) const {
+  if (bytes == 0 || bytes % kBlockSize != 0)
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("buffer of {} bytes is not a non-zero multiple of the 4096-byte block size", bytes));
+  const uint64_t count = bytes / kBlockSize;
+  if (lba >= capacity() || count > capacity() - lba)
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("blocks [{}, {}) are outside the disk's {} blocks", lba, lba + count, capacity()));
+  return Status::Ok();
+}
+
+Status DiskImpl::fail(Status s) {
+  if (failed_.ok()) failed_ = s;
+  return s;
+}
+
+// ---- tree access ---------------------------------------------------------------------------
+
+Status DiskImpl::check_pointer(const format::BlockPointer& p, uint32_t level, uint64_t index) const {
+  if (p.is_null()) return Status::Ok();
+  if (p.slot < format::kDataStartSlot || p.slot >= geometry().total_slots)
+    return Status(ErrorCode::kCorrupt, fmt::format("pointer to level {} index {} names slot {} outside the data area",
+                                                   level, index, p.slot));
+  return Status::Ok();
+}
+
+Result<format::BlockPointer> DiskImpl::pointer_of(uint32_t level, uint64_t index) {
+  if (level == height()) return root_;
+  auto parent = load(level + 1, index / format::kMapFanout);
+  if (!parent.ok()) return parent.status();
+  const size_t pos = static_cast<size_t>(index % format::kMapFanout) * format::kPointerSize;
+  format::BlockPointer p =
+      format::decode_pointer(std::span<const uint8_t, format::kPointerSize>((*parent)->data.data() + pos, format::kPointerSize));
+  VDISK_RETURN_IF_ERROR(check_pointer(p, level, index));
+  return p;
+}
+
+Result<format::BlockPointer> DiskImpl::replace_pointer(uint32_t level, uint64_t index, const format::BlockPointer& p) {
+  format::BlockPointer old;
+  if (level == height()) {
+    old = root_;
+    root_ = p;
+    return old;
+  }
+  auto parent = load(level + 1, index / format::kMapFanout);
+  if (!parent.ok()) return parent.status();
+  std::span<uint8_t, format::kPointerSize> field(
+      (*parent)->data.data() + static_cast<size_t>(index % format::kMapFanout) * format::kPointerSize,
+      format::kPointerSize);
+  old = format::decode_pointer(field);
+  format::encode_pointer(p, field);
+  (*parent)->dirty = true;
+  return old;
+}
+
+Status DiskImpl::read_and_open(uint32_t level, uint64_t index, const format::BlockPointer& p, std::span<uint8_t> out) {
+  std::array<uint8_t, kBlockSize> cipher;
+  VDISK_RETURN_IF_ERROR(store_->read(p.slot, cipher));
+  return keys_->open_block(kind_of(level, index), level, index, p, cipher, out);
+}
+
+Result<CacheEntry*> DiskImpl::load(uint32_t level, uint64_t index) {
+  if (CacheEntry* e = cache_.find(level, index)) {
+    ++stats_.hits;
+    return e;
+  }
+  ++stats_.misses;
+  auto p = pointer_of(level, index);
+  if (!p.ok()) return p.status();
+  CacheEntry* e = cache_.insert(level, index);
+  if (!p->is_null()) {
+    Status s = read_and_open(level, index, *p, e->data);
+    if (!s.ok()) {
+      cache_.erase(e);
+      return s;
+    }
+  }
+  return e;
+}
+
+// ---- reads ---------------------------------------------------------------------------------
+
+Status DiskImpl::read(uint64_t lba, std::span<uint8_t> out) {
+  std::lock_guard lock(mu_);
+  VDISK_RETURN_IF_ERROR(check_usable(false));
+  VDISK_RETURN_IF_ERROR(check_range(lba, out.size()));
+  const uint64_t count = out.size() / kBlockSize;
+
+  struct Fetch {
+    uint64_t block;  // offset in `out`
+    format::BlockPointer pointer;
+  };
+  for (uint64_t first = 0; first < count; first += kBudgetCheckEvery) {
+    const uint64_t last = std::min(count, first + kBudgetCheckEvery);
+    std::vector<Fetch> fetches;
+    for (uint64_t i = first; i < last; ++i) {
+      std::span<uint8_t> dst = out.subspan(i * kBlockSize, kBlockSize);
+      if (CacheEntry* e = cache_.find(0, lba + i)) {
+        ++stats_.hits;
+        if (e->trimmed)
+          std::fill(dst.begin(), dst.end(), uint8_t{0});
+        else
+          std::memcpy(dst.data(), e->data.data(), kBlockSize);
+        continue;
+      }
+      ++stats_.misses;
+      auto p = pointer_of(0, lba + i);
+      if (!p.ok()) return p.status();
+      if (p->is_null())
+        std::fill(dst.begin(), dst.end(), uint8_t{0});
+      else
+        fetches.push_back({i, *p});
+    }
+    // Read the missing blocks in ascending slot order, coalescing adjacent slots.
+    std::sort(fetches.begin(), fetches.end(), [](const Fetch& a, const Fetch& b) { return a.pointer.slot < b.pointer.slot; });
+    std::vector<uint8_t> run;
+    size_t i = 0;
+    while (i < fetches.size()) {
+      size_t j = i + 1;
+      while (j < fetches.size() && j - i < kReadRunBlocks && fetches[j].pointer.slot == fetches[j - 1].pointer.slot + 1) ++j;
+      run.resize((j - i) * kBlockSize);
+      VDISK_RETURN_IF_ERROR(store_->read(fetches[i].pointer.slot, run));
+      for (size_t k = i; k < j; ++k) {
+        const Fetch& f = fetches[k];
+        std::span<uint8_t> dst = out.subspan(f.block * kBlockSize, kBlockSize);
+        VDISK_RETURN_IF_ERROR(keys_->open_block(format::BlockKind::kData, 0, lba + f.block, f.pointer,
+                                                std::span<const uint8_t>(run).subspan((k - i) * kBlockSize, kBlockSize), dst));
+        CacheEntry* e = cache_.insert(0, lba + f.block);
+        std::memcpy(e->data.data(), dst.data(), kBlockSize);
+      }
+      i = j;
+    }
+    VDISK_RETURN_IF_ERROR(enforce_budget());
+  }
+  return Status::Ok();
+}
+
+// ---- writes and trims ----------------------------------------------------------------------
+
+uint64_t DiskImpl::available_slots() const {
+  return geometry().data_slots - used_ - quarantine_.size();
+}
+
+uint64_t DiskImpl::commit_demand(uint64_t extra_data, uint64_t extra_touched) const {
+  // Every touched entry (and every bitmap block) may dirty one node per map level.
+  const uint64_t touched = touched_ + extra_touched + geometry().bitmap_blocks;
+  uint64_t meta = geometry().bitmap_blocks;
+  for (uint32_t level = 1; level <= height(); ++level)
+    meta += std::min(format::map_nodes_at_level(entries(), level), touched);
+  return unplaced_dirty_ + extra_data + meta;
+}
+
+Status DiskImpl::write(uint64_t lba, std::span<const uint8_t> data) {
+  std::lock_guard lock(mu_);
+  VDISK_RETURN_IF_ERROR(check_usable(true));
+  VDISK_RETURN_IF_ERROR(check_range(lba, data.size()));
+  const uint64_t count = data.size() / kBlockSize;
+  // Admission: count the blocks that are not already dirty in the cache.
+  uint64_t fresh = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    CacheEntry* e = cache_.find(0, lba + i);
+    if (e == nullptr || !e->dirty || e->trimmed) ++fresh;
+  }
+  if (commit_demand(fresh, fresh) > available_slots())
+    return Status(ErrorCode::kNoSpace,
+                  fmt::format("no space: the uncommitted changes plus this write need up to {} free slots but only {} "
+                              "remain; commit first (or create the image with more spare slots)",
+                              commit_demand(fresh, fresh), available_slots()));
+  for (uint64_t i = 0; i < count; ++i) {
+    CacheEntry* e = cache_.find(0, lba + i);
+    if (e == nullptr) e = cache_.insert(0, lba + i);
+    if (!e->dirty) ++touched_;
+    if (!e->dirty || e->trimmed) ++unplaced_dirty_;
+    cache_.set_trimmed(e, false);
+    e->dirty = true;
+    std::memcpy(e->data.data(), data.data() + i * kBlockSize, kBlockSize);
+    if ((i + 1) % kBudgetCheckEvery == 0) VDISK_RETURN_IF_ERROR(enforce_budget());
+  }
+  changed_ = true;
+  return enforce_budget();
+}
+
+Status DiskImpl::trim(uint64_t lba, uint64_t count) {
+  std::lock_guard lock(mu_);
+  VDISK_RETURN_IF_ERROR(check_usable(true));
+  if (count == 0) return Status::Ok();
+  if (lba >= capacity() || count > capacity() - lba)
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("trim of blocks [{}, {}) is outside the disk's {} blocks", lba, lba + count, capacity()));
+  if (commit_demand(0, count) > available_slots())
+    return Status(ErrorCode::kNoSpace, "no space left for the block-map updates of this trim; commit first");
+  for (uint64_t i = 0; i < count; ++i) {
+    CacheEntry* e = cache_.find(0, lba + i);
+    if (e == nullptr) {
+      auto p = pointer_of(0, lba + i);
+      if (!p.ok()) return p.status();
+      if (p->is_null()) continue;  // never written: nothing to forget
+      e = cache_.insert(0, lba + i);
+    }
+    if (e->dirty && !e->trimmed) --unplaced_dirty_;
+    if (!e->dirty) ++touched_;
+    e->dirty = true;
+    cache_.set_trimmed(e, true);
+    changed_ = true;
+  }
+  return enforce_budget();
+}
+
+// ---- cache budget --------------------------------------------------------------------------
+
+Status DiskImpl::enforce_budget() {
+  while (cache_.resident_bytes() > options_.cache_bytes) {
+    const size_t excess = cache_.resident_bytes() - options_.cache_bytes;
+    std::vector<CacheEntry*> clean, spill;
+    size_t freed = 0;
+    for (CacheEntry* e : cache_.lru_order()) {
+      if (freed >= excess && spill.size() >= std::min(kSpillBatchBlocks, unplaced_dirty_)) break;
+      if (!e->dirty) {
+        clean.push_back(e);
+        freed += kBlockSize;
+      } else if (e->level == 0 && !e->trimmed && kind_of(0, e->index) == format::BlockKind::kData &&
+                 !options_.read_only && spill.size() < kSpillBatchBlocks) {
+        spill.push_back(e);
+        freed += kBlockSize;
+      }
+    }
+    if (clean.empty() && spill.empty()) break;  // only pinned metadata left: allowed to exceed
+    for (CacheEntry* e : clean) cache_.erase(e);
+    if (!spill.empty()) {
+      WriteBatch batch;
+      Status s = place_data(spill, batch);
+      if (s.ok()) s = batch.flush(*store_);
+      if (!s.ok()) return fail(s.with_context("spilling dirty blocks"));
+      stats_.spilled_blocks += spill.size();
+      for (CacheEntry* e : spill) cache_.erase(e);
+    }
+  }
+  return Status::Ok();
+}
+
+// ---- info ----------------------------------------------------------------------------------
+
+DiskInfo DiskImpl::info() const {
+  std::lock_guard lock(mu_);
+  DiskInfo d;
+  d.header = header_;
+  d.sequence = committed_.sequence;
+  d.superblock_slot = committed_.superblock_slot;
+  d.root = committed_.root;
+  d.used_slots = committed_.used_slots;
+  d.free_slots = geometry().data_slots - committed_.used_slots;
+  d.sessions = committed_.sessions;
+  d.blocks_sealed = committed_.blocks_sealed;
+  d.commit_unix = committed_.commit_unix;
+  return d;
+}
+
+Disk::CacheStats DiskImpl::cache_stats() const {
+  std::lock_guard lock(mu_);
+  CacheStats s = stats_;
+  s.resident_bytes = cache_.resident_bytes();
+  return s;
+}
+
+}  // namespace vdisk

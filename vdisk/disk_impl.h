@@ -1,0 +1,132 @@
+// DiskImpl: the shuffle-mode Disk (internal). See include/vdisk/disk.h for the contract and
+// docs/DESIGN.md for the commit protocol. Split over disk.cpp (reads, writes, cache budget),
+// disk_commit.cpp (allocation, placement, commit), disk_open.cpp (create/open) and
+// disk_verify.cpp (verification walk).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <unordered_set>
+#include <vector>
+
+#include "oram/shuffle_placement.h"
+#include "vdisk/block_cache.h"
+#include "vdisk/disk.h"
+#include "vdisk/key_ring.h"
+
+namespace vdisk {
+
+// Uniform random numbers from OpenSSL's CSPRNG, buffered.
+class CsprngSource final : public oram::RandomSource {
+ public:
+  uint64_t uniform(uint64_t bound) override;
+
+ private:
+  uint64_t next64();
+  std::array<uint64_t, 512> buffer_{};
+  size_t used_ = buffer_.size();
+};
+
+// Sealed blocks waiting to be written: sorted by slot and written as contiguous runs.
+class WriteBatch {
+ public:
+  std::span<uint8_t> add(uint64_t slot);  // a kBlockSize buffer to seal into
+  size_t size() const { return slots_.size(); }
+  Status flush(BlockStore& store);        // writes everything, then empties the batch
+
+ private:
+  std::vector<uint64_t> slots_;
+  std::vector<uint8_t> bytes_;
+};
+
+class DiskImpl final : public Disk {
+ public:
+  struct Committed {
+    uint64_t sequence = 0;
+    int superblock_slot = 0;
+    format::BlockPointer root;
+    uint64_t used_slots = 0;
+    uint64_t sessions = 0;
+    uint64_t blocks_sealed = 0;
+    uint64_t commit_unix = 0;
+  };
+
+  DiskImpl(std::unique_ptr<BlockStore> store, format::Header header, std::unique_ptr<KeyRing> keys,
+           const OpenOptions& options, const Committed& committed);
+
+  uint64_t capacity() const override { return geometry().capacity_blocks; }
+  Status read(uint64_t lba, std::span<uint8_t> out) override;
+  Status write(uint64_t lba, std::span<const uint8_t> data) override;
+  Status trim(uint64_t lba, uint64_t count) override;
+  Status commit() override;
+  DiskInfo info() const override;
+  Result<VerifyReport> verify(const std::function<void(uint64_t, uint64_t)>& progress) override;
+  CacheStats cache_stats() const override;
+
+  // Writes the first superblock of a freshly formatted image (Disk::create).
+  Status write_initial_superblock();
+
+ private:
+  friend class BitmapOracle;
+  const format::Geometry& geometry() const { return header_.geometry; }
+  uint32_t height() const { return geometry().tree_height; }
+  uint64_t entries() const { return geometry().map_entries(); }
+  format::BlockKind kind_of(uint32_t level, uint64_t index) const;
+
+  Status check_usable(bool for_write) const;
+  Status check_range(uint64_t lba, size_t bytes) const;
+
+  // ---- tree access (disk.cpp) ----
+  // The working pointer to (level, index): from its parent node (loaded if needed) or the root.
+  Result<format::BlockPointer> pointer_of(uint32_t level, uint64_t index);
+  // Replaces that pointer, marking the parent dirty; returns the previous pointer.
+  Result<format::BlockPointer> replace_pointer(uint32_t level, uint64_t index, const format::BlockPointer& p);
+  // The cached entry at (level, index), loading and authenticating it if absent.
+  Result<CacheEntry*> load(uint32_t level, uint64_t index);
+  Status read_and_open(uint32_t level, uint64_t index, const format::BlockPointer& p, std::span<uint8_t> out);
+  Status check_pointer(const format::BlockPointer& p, uint32_t level, uint64_t index) const;
+  // Evicts clean entries and spills dirty data blocks until the cache fits its budget.
+  Status enforce_budget();
+
+  // ---- allocation (disk_commit.cpp) ----
+  Result<bool> bit(uint64_t offset);
+  Status set_bit(uint64_t offset, bool value);
+  Status allocate(uint64_t n, std::vector<uint64_t>& slots);  // physical slots, marked used
+  Status release(uint64_t slot);                               // marks free, quarantined until commit
+  uint64_t available_slots() const;
+  // Upper bound on the slots the next commit needs for what is dirty now, plus `extra_data` more
+  // blocks to place and `extra_touched` more entries whose map path changes.
+  uint64_t commit_demand(uint64_t extra_data, uint64_t extra_touched) const;
+
+  // ---- placement and commit (disk_commit.cpp) ----
+  Status place_data(const std::vector<CacheEntry*>& entries, WriteBatch& batch);
+  Status place_metadata();
+  Status seal_metadata(WriteBatch& batch);
+  Status commit_locked();
+  Status write_superblock(const Committed& c);  // seals, writes and syncs c's superblock
+  Status fail(Status s);  // enters the failed state, returns s
+
+  mutable std::mutex mu_;
+  std::unique_ptr<BlockStore> store_;
+  format::Header header_;
+  std::unique_ptr<KeyRing> keys_;
+  OpenOptions options_;
+  Committed committed_;
+  CsprngSource random_;
+  BlockCache cache_;
+  Status failed_;  // non-OK once failed
+
+  // Working state (changes since the last commit).
+  format::BlockPointer root_;
+  uint64_t used_ = 0;                       // slots referenced by the working state
+  std::unordered_set<uint64_t> quarantine_;  // slots freed since the last commit (not reusable yet)
+  uint64_t unplaced_dirty_ = 0;             // dirty, non-trimmed data entries (each needs a slot)
+  uint64_t touched_ = 0;                    // data entries changed since the last commit (upper bound)
+  bool changed_ = false;
+  uint64_t sessions_ = 0;
+  uint64_t session_base_sealed_ = 0;        // blocks_sealed of the commit this session started from
+
+  CacheStats stats_;
+};
+
+}  // namespace vdisk

@@ -1,0 +1,132 @@
+// Disk::create and Disk::open: header, keyslots, superblock selection.
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "vdisk/disk_impl.h"
+
+namespace vdisk {
+
+namespace {
+constexpr uint64_t kFillChunkBlocks = 256;  // 1 MiB per write while filling
+
+Result<format::Header> read_header_block(BlockStore& store) {
+  if (store.block_count() < format::kDataStartSlot)
+    return Status(ErrorCode::kNotVdisk, fmt::format("{} is not a vdisk image: only {} blocks long",
+                                                    store.describe(), store.block_count()));
+  std::array<uint8_t, kBlockSize> block{};
+  VDISK_RETURN_IF_ERROR(store.read(format::kHeaderSlot, block));
+  return format::decode_header(block, store.block_count());
+}
+
+
+// Authenticates both superblocks and picks the valid one with the higher sequence number.
+Result<DiskImpl::Committed> choose_superblock(BlockStore& store, KeyRing& keys, const format::Header& header) {
+  DiskImpl::Committed best;
+  std::string errors;
+  bool found = false;
+  for (uint64_t slot : {format::kSuperblockSlotA, format::kSuperblockSlotB}) {
+    std::array<uint8_t, kBlockSize> block{};
+    VDISK_RETURN_IF_ERROR(store.read(slot, block));
+    auto content = keys.open_superblock(block, slot);
+    if (!content.ok()) {
+      if (content.status().code() != ErrorCode::kCorrupt) return content.status();
+      errors += (errors.empty() ? "" : "; ") + content.status().message();
+      continue;
+    }
+    const format::SuperblockContent& c = *content;
+    const bool root_ok = c.root.is_null() ||
+                         (c.root.slot >= format::kDataStartSlot && c.root.slot < header.geometry.total_slots);
+    if (!root_ok || c.used_slots > header.geometry.data_slots || c.sequence == 0) {
+      errors += (errors.empty() ? "" : "; ") + fmt::format("superblock in slot {} holds impossible values", slot);
+      continue;
+    }
+    if (!found || c.sequence > best.sequence) {
+      best.sequence = c.sequence;
+      best.superblock_slot = static_cast<int>(slot);
+      best.root = c.root;
+      best.used_slots = c.used_slots;
+      best.sessions = c.sessions;
+      best.blocks_sealed = c.blocks_sealed;
+      best.commit_unix = c.commit_unix;
+      found = true;
+    }
+  }
+  if (!found) return Status(ErrorCode::kCorrupt, "no valid superblock: " + errors);
+  return best;
+}
+}  // namespace
+
+Result<format::Header> read_public_header(BlockStore& store) { return read_header_block(store); }
+
+Result<std::unique_ptr<Disk>> Disk::open(std::unique_ptr<BlockStore> store, const KeyMaterial& key,
+                                         const OpenOptions& options) {
+  if (!options.read_only && store->read_only())
+    return Status(ErrorCode::kReadOnly, fmt::format("{} is opened read-only; open it for writing or pass read_only",
+                                                    store->describe()));
+  auto header = read_header_block(*store);
+  if (!header.ok()) return header.status();
+  if (header->mode != format::Mode::kShuffle)
+    return Status(ErrorCode::kUnsupportedVersion,
+                  fmt::format("{} uses placement mode '{}', which this build does not support yet",
+                              store->describe(), format::mode_name(header->mode)));
+  auto data_key = unlock_keyslots(*header, key);
+  if (!data_key.ok()) return data_key.status();
+  VDISK_RETURN_IF_ERROR(verify_header_mac(*header, *data_key));
+  auto keys = std::make_unique<KeyRing>(std::move(data_key).value(), header->image_id);
+  auto committed = choose_superblock(*store, *keys, *header);
+  if (!committed.ok()) return committed.status();
+  if (!options.read_only) VDISK_RETURN_IF_ERROR(keys->start_session());
+  return std::unique_ptr<Disk>(
+      std::make_unique<DiskImpl>(std::move(store), std::move(header).value(), std::move(keys), options, *committed));
+}
+
+Result<std::unique_ptr<Disk>> Disk::create(std::unique_ptr<BlockStore> store, const KeyMaterial& key,
+                                           const CreateOptions& options) {
+  if (options.mode != format::Mode::kShuffle)
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("placement mode '{}' is not implemented yet", format::mode_name(options.mode)));
+  auto geometry = format::geometry_for_capacity(options.capacity_blocks, options.spare_fraction);
+  if (!geometry.ok()) return geometry.status();
+  if (store->block_count() != geometry->total_slots)
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("store has {} blocks but an image of {} blocks capacity needs exactly {}",
+                              store->block_count(), options.capacity_blocks, geometry->total_slots));
+
+  if (options.fill_random) {
+    std::vector<uint8_t> chunk(kFillChunkBlocks * kBlockSize);
+    const uint64_t total = geometry->total_slots;
+    for (uint64_t first = 0; first < total; first += kFillChunkBlocks) {
+      const uint64_t n = std::min(kFillChunkBlocks, total - first);
+      std::span<uint8_t> part(chunk.data(), n * kBlockSize);
+      VDISK_RETURN_IF_ERROR(crypto::random_bytes(part));
+      VDISK_RETURN_IF_ERROR(store->write(first, part));
+      if (options.progress) options.progress(first + n, total);
+    }
+  }
+
+  format::Header header;
+  header.mode = options.mode;
+  header.geometry = *geometry;
+  header.spare_fraction = options.spare_fraction;
+  header.created_unix = static_cast<uint64_t>(std::time(nullptr));
+  VDISK_RETURN_IF_ERROR(crypto::random_bytes(header.image_id));
+  auto data_key = crypto::SecretKey::random();
+  if (!data_key.ok()) return data_key.status();
+  VDISK_RETURN_IF_ERROR(wrap_keyslot(header, 0, key, *data_key, options.scrypt));
+  auto mac = compute_header_mac(header, *data_key);
+  if (!mac.ok()) return mac.status();
+  header.mac = *mac;
+  std::array<uint8_t, kBlockSize> block{};
+  format::encode_header(header, block);
+  VDISK_RETURN_IF_ERROR(store->write(format::kHeaderSlot, block));
+
+  auto keys = std::make_unique<KeyRing>(std::move(data_key).value(), header.image_id);
+  VDISK_RETURN_IF_ERROR(keys->start_session());
+  OpenOptions open_options;
+  auto disk = std::make_unique<DiskImpl>(std::move(store), header, std::move(keys), open_options, DiskImpl::Committed{});
+  VDISK_RETURN_IF_ERROR(disk->write_initial_superblock());
+  return std::unique_ptr<Disk>(std::move(disk));
+}
+
+}  // namespace vdisk
