@@ -25,20 +25,7 @@ uint64_t slots_for(uint64_t capacity_blocks) {
   return format::geometry_for_capacity(capacity_blocks).value().total_slots;
 }
 
-// A FaultStore that outlives the Disk using it: the Disk gets a forwarding store.
-class Forward final : public BlockStore {
- public:
-  explicit Forward(BlockStore& s) : s_(s) {}
-  uint64_t block_count() const override { return s_.block_count(); }
-  Status read(uint64_t f, std::span<uint8_t> o) override { return s_.read(f, o); }
-  Status write(uint64_t f, std::span<const uint8_t> d) override { return s_.write(f, d); }
-  Status sync() override { return s_.sync(); }
-  bool read_only() const override { return false; }
-  std::string describe() const override { return s_.describe(); }
-
- private:
-  BlockStore& s_;
-};
+using Forward = vdisk::test::ForwardStore;
 
 std::unique_ptr<Disk> create_on(BlockStore& store, uint64_t capacity, size_t cache = kDefaultCacheBytes) {
   auto disk = Disk::create(std::make_unique<Forward>(store), test_key(), small_options(capacity));

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "vdisk/block_store.h"
 #include "vdisk/crypto.h"
 #include "vdisk/keys.h"
 #include "vdisk/status.h"
@@ -32,6 +33,21 @@ std::vector<uint8_t> pattern_block(uint64_t a, uint64_t b);
 void write_file(const std::string& path, const std::string& content);
 std::string read_file(const std::string& path);
 std::string source_dir();
+
+// Lets a Disk use a store that the test keeps (and inspects) after the Disk is gone.
+class ForwardStore final : public BlockStore {
+ public:
+  explicit ForwardStore(BlockStore& s) : s_(s) {}
+  uint64_t block_count() const override { return s_.block_count(); }
+  Status read(uint64_t f, std::span<uint8_t> o) override { return s_.read(f, o); }
+  Status write(uint64_t f, std::span<const uint8_t> d) override { return s_.write(f, d); }
+  Status sync() override { return s_.sync(); }
+  bool read_only() const override { return s_.read_only(); }
+  std::string describe() const override { return s_.describe(); }
+
+ private:
+  BlockStore& s_;
+};
 
 }  // namespace vdisk::test
 

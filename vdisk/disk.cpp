@@ -347,6 +347,15 @@ DiskInfo DiskImpl::info() const {
   return d;
 }
 
+Result<format::BlockPointer> DiskImpl::locate(uint64_t lba) {
+  std::lock_guard lock(mu_);
+  VDISK_RETURN_IF_ERROR(check_usable(false));
+  if (lba >= capacity()) return Status(ErrorCode::kInvalidArgument, fmt::format("block {} is outside the disk", lba));
+  auto p = pointer_of(0, lba);
+  VDISK_RETURN_IF_ERROR(enforce_budget());
+  return p;
+}
+
 Disk::CacheStats DiskImpl::cache_stats() const {
   std::lock_guard lock(mu_);
   CacheStats s = stats_;

@@ -60,6 +60,7 @@ class DiskImpl final : public Disk {
   Status trim(uint64_t lba, uint64_t count) override;
   Status commit() override;
   DiskInfo info() const override;
+  Result<format::BlockPointer> locate(uint64_t lba) override;
   Result<VerifyReport> verify(const std::function<void(uint64_t, uint64_t)>& progress) override;
   CacheStats cache_stats() const override;
 

@@ -219,6 +219,12 @@ Result<Header> decode_header(std::span<const uint8_t, kBlockSize> in, uint64_t s
   }
   if (h.active_keyslots() == 0) return corrupt("no active keyslot");
   le::get_bytes(in, kHeaderMacOffset, h.mac);
+  // Canonical form: re-encoding must reproduce every byte, so reserved bytes and padding are
+  // zero and the MAC (computed over the encoding) covers the whole block.
+  std::array<uint8_t, kBlockSize> again{};
+  encode_header(h, again);
+  for (size_t i = 0; i < kBlockSize; ++i)
+    if (again[i] != in[i]) return corrupt(fmt::format("non-zero reserved byte at offset {}", i));
   return h;
 }
 

@@ -96,6 +96,9 @@ class Disk {
   virtual Status commit() = 0;
 
   virtual DiskInfo info() const = 0;
+  // Where the working state keeps block `lba` (null pointer: never written or trimmed). For tests
+  // and debugging tools; a block that is dirty in the cache reports its last placed location.
+  virtual Result<format::BlockPointer> locate(uint64_t lba) = 0;
   // Authenticates every reachable block of the last commit (ignores uncommitted changes), and
   // cross-checks the allocation bitmap. Reports failures instead of stopping at the first.
   virtual Result<VerifyReport> verify(const std::function<void(uint64_t, uint64_t)>& progress = {}) = 0;
