@@ -131,7 +131,7 @@ struct Counter final : oram::RandomSource {
   uint64_t uniform(uint64_t bound) override { return next++ % bound; }
 };
 struct Bits final : oram::FreeSlotOracle {
-  std::vector<bool> used;
+  std::vector<uint8_t> used;
   uint64_t slot_count() const override { return used.size(); }
   Find find_free(uint64_t from, uint64_t end, uint64_t* slot) override {
     for (uint64_t i = from; i < end; ++i)
@@ -146,7 +146,7 @@ struct Bits final : oram::FreeSlotOracle {
 
 TEST_CASE("choose_free_slots takes distinct free slots, wraps around, and reports shortage", "[shuffle]") {
   Bits bits;
-  bits.used = {true, false, true, false, false, true, true, false};
+  bits.used = {1, 0, 1, 0, 0, 1, 1, 0};
   Counter rnd;
   rnd.next = 6;  // start at slot 6
   std::vector<uint64_t> out;

@@ -9,12 +9,23 @@
 //    in `durable`. Blocks never changed have no entry, so a store costs memory only for what
 //    was actually written.
 // A block's durable content changes, and so gains a version, when a write to it is synced,
-// survives a power cut, or is tampered with (flip_bit, zero_block, swap_blocks).
+// survives a power cut, or is tampered with (flip_bit, zero_block, swap_blocks). A block
+// written several times between two syncs gains one version: its last content.
+// Other choices the header leaves open:
+//  - write_count() and write_log() include the write that cut power; writes refused (bad
+//    arguments, power already cut) are not counted.
+//  - kRandomSubset flips one coin per pending block (the top bit of one std::mt19937_64 draw, in
+//    increasing block order), so a block holds its last synced or its latest content, and a
+//    seed gives the same subset with every standard library.
+//  - A block being served an old version answers with it even over a pending write.
+//  - Misuse (out-of-range tamper arguments, a bad image size) aborts, even with NDEBUG.
 #include "vdisk/fault_store.h"
 
 #include <algorithm>
 #include <cassert>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <random>
@@ -25,6 +36,18 @@
 #include <vector>
 
 namespace vdisk {
+namespace {
+
+// Misuse of the test API is a bug in the test: fail loudly even in NDEBUG builds, where an
+// assert would vanish and an out-of-range block would corrupt memory.
+void require(bool condition, const char* what) {
+  if (!condition) {
+    std::fprintf(stderr, "FaultStore misuse: %s\n", what);
+    std::abort();
+  }
+}
+
+}  // namespace
 
 struct FaultStore::State {
   uint64_t blocks = 0;
@@ -82,7 +105,6 @@ struct FaultStore::State {
       }
     }
     pending.clear();
-    served.clear();
   }
 
   Status power_cut_error() const {
@@ -96,7 +118,7 @@ FaultStore::FaultStore(uint64_t block_count) : state_(std::make_unique<State>())
 }
 
 FaultStore::FaultStore(std::vector<uint8_t> durable_image) : state_(std::make_unique<State>()) {
-  assert(durable_image.size() % kBlockSize == 0);
+  require(durable_image.size() % kBlockSize == 0, "image size is not a multiple of the block size");
   state_->blocks = durable_image.size() / kBlockSize;
   state_->durable = std::move(durable_image);
 }
@@ -117,7 +139,7 @@ Status FaultStore::read(uint64_t first, std::span<uint8_t> out) {
     } else if (auto pending = s.pending.find(block); pending != s.pending.end()) {
       source = pending->second;
     } else {
-      source = s.version(block, s.version_count(block) - 1);
+      source = s.durable_block(block);
     }
     std::copy(source.begin(), source.end(), out.begin() + State::offset(i));
   }
@@ -166,17 +188,17 @@ std::vector<uint8_t> FaultStore::durable_image() const { return state_->durable;
 
 void FaultStore::flip_bit(uint64_t block, size_t bit_index) {
   State& s = *state_;
-  assert(block < s.blocks && bit_index < kBlockSize * 8);
+  require(block < s.blocks && bit_index < kBlockSize * 8, "flip_bit: block or bit out of range");
   s.apply_pending();
-  std::vector<uint8_t> content(s.version(block, s.version_count(block) - 1).begin(),
-                               s.version(block, s.version_count(block) - 1).end());
+  const std::span<uint8_t> current = s.durable_block(block);
+  std::vector<uint8_t> content(current.begin(), current.end());
   content[bit_index / 8] = static_cast<uint8_t>(content[bit_index / 8] ^ (1u << (bit_index % 8)));
   s.set_durable(block, content);
 }
 
 void FaultStore::zero_block(uint64_t block) {
   State& s = *state_;
-  assert(block < s.blocks);
+  require(block < s.blocks, "zero_block: block out of range");
   s.apply_pending();
   const std::vector<uint8_t> zeros(kBlockSize, 0);
   s.set_durable(block, zeros);
@@ -184,7 +206,7 @@ void FaultStore::zero_block(uint64_t block) {
 
 void FaultStore::swap_blocks(uint64_t a, uint64_t b) {
   State& s = *state_;
-  assert(a < s.blocks && b < s.blocks);
+  require(a < s.blocks && b < s.blocks, "swap_blocks: block out of range");
   s.apply_pending();
   if (a == b) return;
   const std::span<uint8_t> block_a = s.durable_block(a);
@@ -196,12 +218,13 @@ void FaultStore::swap_blocks(uint64_t a, uint64_t b) {
 }
 
 size_t FaultStore::version_count(uint64_t block) const {
-  assert(block < state_->blocks);
+  require(block < state_->blocks, "version_count: block out of range");
   return state_->version_count(block);
 }
 
 void FaultStore::serve_old_version(uint64_t block, size_t version) {
-  assert(block < state_->blocks && version < state_->version_count(block));
+  require(block < state_->blocks && version < state_->version_count(block),
+          "serve_old_version: block or version out of range");
   state_->served[block] = version;
 }
 

@@ -1,0 +1,412 @@
+// vdisk-create: sizes and creates a vdisk image.
+//
+//   vdisk-create IMAGE (--capacity SIZE | --image-size SIZE) [--mode shuffle] [--spare PERCENT]
+//                [--dry-run] [--json] [--force] [--kdf-cost LOG2N] KEY
+//
+// The image is written in full with random bytes (G5) before the header and superblocks, so
+// used and unused slots look alike. An existing file is never formatted without --force (G4).
+// docs/CLI.md documents every option, the output and the exit codes.
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <limits>
+#include <string>
+
+#include "common/exit_codes.h"
+#include "common/image_text.h"
+#include "common/json.h"
+#include "common/key_options.h"
+#include "common/progress.h"
+#include "common/report.h"
+#include "common/size.h"
+#include "vdisk/block_store.h"
+#include "vdisk/disk.h"
+#include "vdisk/format.h"
+#include "vdisk/keys.h"
+#include "vdisk/keyslot.h"
+
+namespace vdisk::tools {
+namespace {
+
+constexpr const char* kTool = "vdisk-create";
+constexpr int kDefaultKdfCost = 15;
+
+struct CreateArgs {
+  std::string image;
+  std::string capacity;
+  std::string image_size;
+  std::string mode = "shuffle";
+  std::string spare;
+  bool spare_given = false;
+  bool dry_run = false;
+  bool json = false;
+  bool force = false;
+  int kdf_cost = kDefaultKdfCost;
+  bool kdf_cost_given = false;
+  bool capacity_given = false;
+  bool image_size_given = false;
+  KeyOptions key;
+};
+
+// What the size options ask for and the layout that answers it.
+struct Plan {
+  format::Geometry geometry;
+  double spare_fraction = format::kDefaultSpareFraction;
+  bool from_capacity = true;
+  uint64_t requested_bytes = 0;  // the SIZE as given
+};
+
+// ---- Removing a half-created image on a signal ----------------------------------------------
+// Armed only while this run owns a file it has created or truncated and not finished.
+char g_cleanup_path[4096];
+volatile std::sig_atomic_t g_cleanup_armed = 0;
+
+extern "C" void on_fatal_signal(int sig) {
+  if (g_cleanup_armed != 0) {
+    unlink(g_cleanup_path);
+    static const char kMsg[] = "\nvdisk-create: interrupted; removed the unfinished image\n";
+    ssize_t ignored = write(STDERR_FILENO, kMsg, sizeof kMsg - 1);
+    (void)ignored;
+  }
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+class CleanupOnSignal {
+ public:
+  explicit CleanupOnSignal(const std::string& path) {
+    if (path.size() >= sizeof g_cleanup_path) return;  // too long to copy: no signal cleanup
+    std::memcpy(g_cleanup_path, path.c_str(), path.size() + 1);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, on_fatal_signal);
+    g_cleanup_armed = 1;
+  }
+  ~CleanupOnSignal() { g_cleanup_armed = 0; }
+  CleanupOnSignal(const CleanupOnSignal&) = delete;
+  CleanupOnSignal& operator=(const CleanupOnSignal&) = delete;
+};
+
+// ---- Argument checks ------------------------------------------------------------------------
+
+// "--spare 10" or "--spare 10%" or "--spare 6.25": percent of capacity, 0..400.
+Result<double> parse_spare_percent(std::string_view text) {
+  std::string s(text);
+  if (!s.empty() && s.back() == '%') s.pop_back();
+  auto invalid = [&] {
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("--spare: invalid percentage '{}': expected a number from 0 to 400, "
+                              "e.g. 6.25 or 10%",
+                              text));
+  };
+  if (s.empty() || s.find_first_not_of("0123456789.") != std::string::npos) return invalid();
+  errno = 0;
+  char* end = nullptr;
+  double value = std::strtod(s.c_str(), &end);
+  if (errno != 0 || end != s.c_str() + s.size() || !(value >= 0.0 && value <= 400.0)) return invalid();
+  return value / 100.0;
+}
+
+Result<Plan> make_plan(const CreateArgs& args) {
+  Plan plan;
+  if (args.spare_given) {
+    VDISK_ASSIGN_OR_RETURN(plan.spare_fraction, parse_spare_percent(args.spare));
+  }
+  bool has_capacity = args.capacity_given;
+  bool has_image_size = args.image_size_given;
+  if (has_capacity == has_image_size) {
+    return Status(ErrorCode::kInvalidArgument,
+                  has_capacity ? "--capacity and --image-size exclude each other: give one of them"
+                               : "no size given: use --capacity SIZE (what the disk holds) or "
+                                 "--image-size SIZE (how big the file is)");
+  }
+  plan.from_capacity = has_capacity;
+  const std::string option = has_capacity ? "--capacity" : "--image-size";
+  auto bytes = parse_size(has_capacity ? args.capacity : args.image_size);
+  if (!bytes.ok()) return bytes.status().with_context(option);
+  plan.requested_bytes = *bytes;
+  Result<format::Geometry> geometry = format::Geometry{};
+  if (has_capacity) {
+    // Whole 4 KiB blocks, rounding up: the disk holds at least what was asked.
+    uint64_t blocks = plan.requested_bytes / kBlockSize + (plan.requested_bytes % kBlockSize != 0 ? 1 : 0);
+    geometry = format::geometry_for_capacity(blocks, plan.spare_fraction);
+  } else {
+    geometry = format::geometry_for_image_size(plan.requested_bytes, plan.spare_fraction);
+  }
+  if (!geometry.ok()) {
+    return geometry.status().with_context(fmt::format("{} {}", option, has_capacity ? args.capacity : args.image_size));
+  }
+  plan.geometry = *geometry;
+  return plan;
+}
+
+// Enough room on the file system for the whole image? (It is written in full.) A file that
+// --force will truncate gives its blocks back first.
+Status check_free_space(const std::string& path, uint64_t image_bytes, uint64_t reclaimable_bytes) {
+  std::string dir = ".";
+  if (auto slash = path.find_last_of('/'); slash != std::string::npos) dir = slash == 0 ? "/" : path.substr(0, slash);
+  struct statvfs fs {};
+  if (statvfs(dir.c_str(), &fs) != 0) return Status::Ok();  // the create itself will report it
+  uint64_t available = static_cast<uint64_t>(fs.f_bavail) * static_cast<uint64_t>(fs.f_frsize);
+  if (available > std::numeric_limits<uint64_t>::max() - reclaimable_bytes) return Status::Ok();
+  available += reclaimable_bytes;
+  if (available >= image_bytes) return Status::Ok();
+  return Status(ErrorCode::kNoSpace,
+                fmt::format("{}: not enough free space in {}: the image needs {}, {} available", path, dir,
+                            format_size_exact(image_bytes), format_size_exact(available)));
+}
+
+// ---- Output ---------------------------------------------------------------------------------
+
+void print_plan_text(const CreateArgs& args, const Plan& plan) {
+  const format::Geometry& g = plan.geometry;
+  std::cout << fmt::format("{} {} ({} mode, {}-byte blocks){}\n", args.dry_run ? "Layout for" : "Creating",
+                           args.image, args.mode, kBlockSize, args.dry_run ? " -- dry run, nothing written" : "");
+  std::cout << layout_table(g, plan.spare_fraction);
+  if (plan.from_capacity && plan.requested_bytes != g.capacity_blocks * kBlockSize) {
+    std::cout << fmt::format("note: capacity {} rounded up to whole 4 KiB blocks: {}\n",
+                             format_size_exact(plan.requested_bytes),
+                             format_size_exact(g.capacity_blocks * kBlockSize));
+  }
+  if (!plan.from_capacity && plan.requested_bytes != g.image_bytes()) {
+    std::cout << fmt::format("note: image size {} is not reachable exactly; the largest image that fits is {} "
+                             "({} unused)\n",
+                             format_size_exact(plan.requested_bytes), format_size_exact(g.image_bytes()),
+                             format_size(plan.requested_bytes - g.image_bytes()));
+  }
+  std::cout.flush();
+}
+
+void write_plan_json(JsonWriter& w, const CreateArgs& args, const Plan& plan) {
+  const format::Geometry& g = plan.geometry;
+  w.field("image", args.image);
+  w.field("dry_run", args.dry_run);
+  w.field("mode", args.mode);
+  w.field("block_size", uint64_t{kBlockSize});
+  w.field("capacity_bytes", g.capacity_blocks * kBlockSize);
+  w.field("image_bytes", g.image_bytes());
+  w.key("requested").begin_object();
+  w.field(plan.from_capacity ? "capacity_bytes" : "image_bytes", plan.requested_bytes);
+  w.end_object();
+  w.key("spare_fraction").value(plan.spare_fraction, 6);
+  w.key("layout").begin_object();
+  write_layout_json(w, g);
+  w.end_object();
+}
+
+struct Created {
+  format::Header header;
+  std::string key_origin;
+  double seconds = 0;
+};
+
+void print_created_text(const CreateArgs& args, const Created& c) {
+  const format::Geometry& g = c.header.geometry;
+  std::cout << fmt::format("Created {}\n", args.image);
+  auto line = [](std::string_view name, const std::string& value) {
+    std::cout << fmt::format("  {:<12}{}\n", name, value);
+  };
+  line("image id", to_hex(c.header.image_id));
+  line("mode", std::string(format::mode_name(c.header.mode)));
+  line("capacity", format_size_exact(g.capacity_blocks * kBlockSize));
+  line("image size", format_size_exact(g.image_bytes()));
+  for (size_t i = 0; i < c.header.keyslots.size(); ++i) {
+    if (c.header.keyslots[i].kind == format::KeyslotKind::kEmpty) continue;
+    line(fmt::format("keyslot {}", i), fmt::format("{} (from {})", describe_keyslot(c.header.keyslots[i]), c.key_origin));
+  }
+  line("took", format_duration(c.seconds));
+}
+
+void write_created_json(JsonWriter& w, const Created& c) {
+  w.key("created").begin_object();
+  w.key("image_id").hex(c.header.image_id);
+  w.field("created_unix", c.header.created_unix);
+  w.field("key_origin", c.key_origin);
+  w.key("keyslots").begin_array();
+  for (size_t i = 0; i < c.header.keyslots.size(); ++i) {
+    const format::Keyslot& slot = c.header.keyslots[i];
+    if (slot.kind == format::KeyslotKind::kEmpty) continue;
+    w.begin_object().field("index", i).field("kind", keyslot_kind_name(slot.kind));
+    if (slot.kind == format::KeyslotKind::kPassphrase) {
+      w.key("scrypt").begin_object().field("log2_n", slot.scrypt_log2_n).field("r", slot.scrypt_r).field(
+          "p", slot.scrypt_p);
+      w.end_object();
+    }
+    w.end_object();
+  }
+  w.end_array();
+  w.key("seconds").value(c.seconds, 3);
+  w.end_object();
+}
+
+// Removes the file this run created, or truncated with --force, after a failure; says which.
+void remove_unfinished(const std::string& image, bool was_preexisting, const Reporter& reporter) {
+  if (::unlink(image.c_str()) == 0) {
+    reporter.note(was_preexisting ? fmt::format("removed {}: --force had already truncated it, so its previous "
+                                                "content is lost",
+                                                image)
+                                  : fmt::format("removed the unfinished image {}", image));
+  } else if (errno != ENOENT) {
+    reporter.warning(fmt::format("could not remove the unfinished image {}: {}", image, std::strerror(errno)));
+  }
+}
+
+// ---- The command ----------------------------------------------------------------------------
+
+int run_create(const CreateArgs& args, const Reporter& reporter) {
+  if (args.mode == "oram") return reporter.usage("oram mode is not implemented yet");
+  if (args.mode != "shuffle") {
+    return reporter.usage(fmt::format("--mode: unknown mode '{}': expected shuffle", args.mode));
+  }
+  auto plan_result = make_plan(args);
+  if (!plan_result.ok()) return reporter.error(plan_result.status());
+  const Plan& plan = *plan_result;
+  const format::Geometry& g = plan.geometry;
+
+  if (args.dry_run) {
+    if (args.json) {
+      JsonWriter w;
+      w.begin_object();
+      write_plan_json(w, args, plan);
+      w.end_object();
+      std::cout << w.str() << "\n";
+    } else {
+      print_plan_text(args, plan);
+    }
+    return 0;
+  }
+
+  // Refuse to format an existing file unless told to (G4: never silently).
+  struct stat st {};
+  bool existed = ::stat(args.image.c_str(), &st) == 0;
+  if (existed && S_ISDIR(st.st_mode)) {
+    return reporter.error(ErrorCode::kAlreadyExists, fmt::format("{} is a directory", args.image));
+  }
+  if (existed && !args.force) {
+    return reporter.error(ErrorCode::kAlreadyExists, fmt::format("{} exists; pass --force to overwrite it", args.image));
+  }
+  uint64_t reclaimable = existed && S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_blocks) * 512 : 0;
+  if (Status s = check_free_space(args.image, g.image_bytes(), reclaimable); !s.ok()) return reporter.error(s);
+
+  // The key before the file: a missing or bad key must not leave anything behind.
+  auto key = resolve_key(args.key, args.image, /*confirm=*/true);
+  if (!key.ok()) return reporter.error(key.status());
+  if (key->kind == KeyMaterial::Kind::kRawKey && args.kdf_cost_given) {
+    reporter.note("--kdf-cost only applies to passphrases; ignored for a raw key");
+  }
+
+  auto start = std::chrono::steady_clock::now();
+  CleanupOnSignal cleanup(args.image);  // armed before the file exists: it may appear any moment now
+  auto store = create_file_store(args.image, g.total_slots, /*overwrite=*/args.force);
+  if (!store.ok()) {
+    int rc = reporter.error(with_path(store.status(), args.image));
+    // A new file is removed by the store itself. A pre-existing one is left alone unless --force
+    // got as far as truncating it (the store truncates only under its lock, so not when in use).
+    struct stat now {};
+    if (existed && ::stat(args.image.c_str(), &now) == 0 &&
+        (now.st_size != st.st_size || now.st_mtim.tv_sec != st.st_mtim.tv_sec ||
+         now.st_mtim.tv_nsec != st.st_mtim.tv_nsec)) {
+      remove_unfinished(args.image, /*was_preexisting=*/true, reporter);
+    }
+    return rc;
+  }
+  // From here on the file is ours: new, or truncated by --force.
+  if (!args.json) print_plan_text(args, plan);
+  CreateOptions options;
+  options.capacity_blocks = g.capacity_blocks;
+  options.spare_fraction = plan.spare_fraction;
+  options.mode = format::Mode::kShuffle;
+  options.scrypt.log2_n = static_cast<uint8_t>(args.kdf_cost);
+  options.fill_random = true;
+  ProgressBar bar("filling image with random bytes", kBlockSize);
+  options.progress = [&bar](uint64_t done, uint64_t total) { bar.update(done, total); };
+
+  auto disk = Disk::create(std::move(store).value(), *key, options);
+  bar.finish();
+  if (!disk.ok()) {
+    Status failure = with_path(disk.status(), args.image);
+    int rc = reporter.error(failure);
+    remove_unfinished(args.image, existed, reporter);
+    return rc;
+  }
+  Created created;
+  created.header = (*disk)->info().header;
+  created.key_origin = key->origin;
+  disk->reset();  // closes the image and releases its lock
+  created.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  if (args.json) {
+    JsonWriter w;
+    w.begin_object();
+    write_plan_json(w, args, plan);
+    write_created_json(w, created);
+    w.end_object();
+    std::cout << w.str() << "\n";
+  } else {
+    print_created_text(args, created);
+  }
+  return 0;
+}
+
+std::string create_footer() {
+  return "SIZE: bytes, or a number with K, M, G or T (powers of 1024; KiB.. and lowercase work too).\n"
+         "--capacity rounds up to whole 4 KiB blocks; --image-size gives the largest image that fits.\n\n" +
+         key_options_help() +
+         "\nExamples:\n"
+         "  vdisk-create disk.img --capacity 1G --dry-run\n"
+         "  vdisk-create disk.img --capacity 1G --key-file disk.key\n"
+         "  vdisk-create disk.img --image-size 10G --passphrase-file pass.txt --json\n\n" +
+         exit_code_help();
+}
+
+}  // namespace
+}  // namespace vdisk::tools
+
+int main(int argc, char** argv) {
+  using namespace vdisk::tools;
+  Reporter reporter(kTool, argv_has_json(argc, argv));
+  return run_guarded(reporter, [&]() -> int {
+    CreateArgs args;
+    CLI::App app{"Create a vdisk image: an encrypted, authenticated single-file virtual disk.\n"
+                 "Prints the layout, fills the whole image with random bytes, and writes the header\n"
+                 "with one keyslot for KEY.",
+                 kTool};
+    app.get_formatter()->column_width(34);
+    app.add_option("IMAGE", args.image, "Image file to create")->required()->type_name("");
+    auto* capacity = app.add_option("--capacity", args.capacity, "What the disk holds (rounded up to 4 KiB blocks)")
+                         ->type_name("SIZE")
+                         ->group("Size (one of)");
+    auto* image_size = app.add_option("--image-size", args.image_size, "How big the image file may be")
+                           ->type_name("SIZE")
+                           ->group("Size (one of)");
+    app.add_option("--mode", args.mode, "Placement mode: shuffle (oram is not implemented yet)")
+        ->type_name("MODE")
+        ->default_str("shuffle");
+    auto* spare = app.add_option("--spare", args.spare,
+                   "Copy-on-write spare slots as a percent of capacity (default 6.25, at least 32 slots)")
+        ->type_name("PERCENT");
+    app.add_flag("--dry-run", args.dry_run, "Print the layout only: no key needed, nothing written");
+    app.add_flag("--json", args.json, "Print the result as one JSON object on stdout");
+    app.add_flag("--force", args.force, "Overwrite IMAGE if it exists (its content is lost)");
+    auto* kdf = app.add_option("--kdf-cost", args.kdf_cost, "Passphrase keys: scrypt N = 2^LOG2N (10..22)")
+                    ->type_name("LOG2N")
+                    ->default_val(kDefaultKdfCost)
+                    ->check(CLI::Range(10, 22));
+    add_key_options(app, args.key);
+    app.footer(create_footer());
+    app.set_version_flag("--version", "vdisk-create 0.1.0");
+    if (auto rc = parse_command_line(app, argc, argv, reporter)) return *rc;
+    args.kdf_cost_given = kdf->count() > 0;
+    args.capacity_given = capacity->count() > 0;
+    args.image_size_given = image_size->count() > 0;
+    args.spare_given = spare->count() > 0;
+    reporter.set_json(args.json);
+    return run_create(args, reporter);
+  });
+}

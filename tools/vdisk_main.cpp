@@ -1,0 +1,307 @@
+// vdisk: inspect and maintain vdisk images, one subcommand per task.
+//
+//   vdisk info IMAGE [--json]                     the public header, no key needed
+//   vdisk inspect IMAGE KEY [--json] [--verify]   the authenticated state, optionally verified
+//
+// Each subcommand is a pair of functions: add_<name>() declares its options on a CLI11
+// subcommand, run_<name>() does the work and returns the exit code. Adding one (fsck, ls, put,
+// ...) means writing that pair and one line in main(). docs/CLI.md documents them all.
+#include <fmt/format.h>
+
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/exit_codes.h"
+#include "common/image_text.h"
+#include "common/json.h"
+#include "common/key_options.h"
+#include "common/progress.h"
+#include "common/report.h"
+#include "common/size.h"
+#include "vdisk/block_store.h"
+#include "vdisk/disk.h"
+#include "vdisk/format.h"
+#include "vdisk/keys.h"
+
+namespace vdisk::tools {
+namespace {
+
+constexpr const char* kTool = "vdisk";
+
+// A registered subcommand: its CLI11 node and how to run it once parsed.
+struct Subcommand {
+  CLI::App* app;
+  std::function<int(const Reporter&)> run;
+};
+
+// The subcommand's --help footer: what it does in detail, KEY, examples, exit codes. (Its
+// description stays one line: it is also the line `vdisk --help` lists.)
+std::string subcommand_footer(std::string_view details, std::string_view examples, bool with_key) {
+  std::string out(details);
+  out += "\n\n";
+  if (with_key) out += key_options_help() + "\n";
+  out += "Examples:\n";
+  out += examples;
+  out += "\n";
+  out += exit_code_help();
+  return out;
+}
+
+// ---- vdisk info -----------------------------------------------------------------------------
+
+struct InfoArgs {
+  std::string image;
+  bool json = false;
+};
+
+constexpr std::string_view kUnauthenticatedNote =
+    "not authenticated: anyone with access to the file can change these fields; they are checked "
+    "only when the image is unlocked with its key (e.g. `vdisk inspect`)";
+
+Subcommand add_info(CLI::App& parent, InfoArgs& args) {
+  CLI::App* app = parent.add_subcommand("info", "Print an image's public header (no key needed, not authenticated)");
+  const char* details = (
+      "Print the public header of IMAGE without a key: format version, image id, mode, sizes,\n"
+      "geometry, creation time and keyslots. Takes no lock, so it works while the image is in use.\n"
+      "The header is NOT authenticated until the image is unlocked (see `vdisk inspect`).");
+  app->add_option("IMAGE", args.image, "Image file")->required()->type_name("");
+  app->add_flag("--json", args.json, "Print one JSON object on stdout");
+  app->footer(subcommand_footer(details, "  vdisk info disk.img\n  vdisk info disk.img --json\n", false));
+  return {app, [&args](const Reporter& reporter) -> int {
+            auto store = open_file_store(args.image, OpenMode::kNoLock);
+            if (!store.ok()) return reporter.error(with_path(store.status(), args.image));
+            auto header = read_public_header(**store);
+            if (!header.ok()) return reporter.error(with_path(header.status(), args.image));
+            const format::Header& h = *header;
+            if (args.json) {
+              JsonWriter w;
+              w.begin_object();
+              w.field("image", args.image);
+              w.field("authenticated", false);
+              write_header_json(w, h);
+              w.field("note", kUnauthenticatedNote);
+              w.end_object();
+              std::cout << w.str() << "\n";
+            } else {
+              std::cout << fmt::format("{:<18}{}\n", "image", args.image);
+              std::cout << header_text(h);
+              std::cout << fmt::format("{:<18}{}\n", "header", kUnauthenticatedNote);
+            }
+            return 0;
+          }};
+}
+
+// ---- vdisk inspect --------------------------------------------------------------------------
+
+struct InspectArgs {
+  std::string image;
+  bool json = false;
+  bool verify = false;
+  KeyOptions key;
+};
+
+std::string superblock_name(int slot) {
+  if (slot == static_cast<int>(format::kSuperblockSlotA)) return "A (slot 1)";
+  if (slot == static_cast<int>(format::kSuperblockSlotB)) return "B (slot 2)";
+  return fmt::format("slot {}", slot);
+}
+
+void print_info_text(const std::string& image, const std::string& key_origin, const DiskInfo& info) {
+  const format::Header& h = info.header;
+  const format::Geometry& g = h.geometry;
+  auto line = [](std::string_view name, const std::string& value) {
+    std::cout << fmt::format("{:<18}{}\n", name, value);
+  };
+  line("image", image);
+  line("unlocked with", key_origin);
+  line("format version", std::to_string(h.format_version));
+  line("image id", to_hex(h.image_id));
+  line("mode", std::string(format::mode_name(h.mode)));
+  line("capacity", fmt::format("{}, {} blocks", format_size_exact(g.capacity_blocks * kBlockSize), g.capacity_blocks));
+  line("image size", format_size_exact(g.image_bytes()));
+  line("used slots", fmt::format("{} of {} data slots ({})", info.used_slots, g.data_slots,
+                                 format_percent(info.used_slots, g.data_slots)));
+  line("free slots", fmt::format("{} ({})", info.free_slots, format_percent(info.free_slots, g.data_slots)));
+  line("commit", fmt::format("sequence {}, superblock {}", info.sequence, superblock_name(info.superblock_slot)));
+  line("last commit", format_unix_time(info.commit_unix) + " (host clock, untrusted)");
+  if (info.root.is_null()) {
+    line("integrity root", "none (nothing written yet)");
+  } else {
+    line("integrity root", fmt::format("slot {}, session {}, counter {}, tag {}", info.root.slot,
+                                       to_hex(info.root.session), info.root.counter, to_hex(info.root.tag)));
+  }
+  line("sessions", std::to_string(info.sessions));
+  line("blocks sealed", std::to_string(info.blocks_sealed));
+  line("header", "authenticated");
+}
+
+void write_info_json(JsonWriter& w, const std::string& key_origin, const DiskInfo& info) {
+  const format::Geometry& g = info.header.geometry;
+  w.field("authenticated", true);
+  w.field("key_origin", key_origin);
+  write_header_json(w, info.header);
+  w.field("used_slots", info.used_slots);
+  w.field("free_slots", info.free_slots);
+  w.key("used_percent").value(percent(info.used_slots, g.data_slots), 4);
+  w.key("free_percent").value(percent(info.free_slots, g.data_slots), 4);
+  w.field("sequence", info.sequence);
+  w.field("superblock_slot", info.superblock_slot);
+  w.field("commit_unix", info.commit_unix);
+  w.key("root");
+  if (info.root.is_null()) {
+    w.null();
+  } else {
+    w.begin_object();
+    w.field("slot", info.root.slot);
+    w.key("session").hex(info.root.session);
+    w.field("counter", info.root.counter);
+    w.key("tag").hex(info.root.tag);
+    w.end_object();
+  }
+  w.field("sessions", info.sessions);
+  w.field("blocks_sealed", info.blocks_sealed);
+}
+
+void print_verify_text(const VerifyReport& r) {
+  std::cout << fmt::format("verify: {} blocks checked ({} data blocks, {} map nodes, {} bitmap blocks), "
+                           "{} bitmap mismatches\n",
+                           r.blocks_checked, r.data_blocks, r.map_nodes, r.bitmap_blocks, r.bitmap_mismatches);
+  if (r.ok()) {
+    std::cout << "verify: OK, every reachable block authenticated\n";
+  } else {
+    std::cout << fmt::format("verify: {} failure{}:\n", r.failures.size(), r.failures.size() == 1 ? "" : "s");
+    for (const std::string& failure : r.failures) std::cout << "  " << failure << "\n";
+  }
+}
+
+void write_verify_json(JsonWriter& w, const VerifyReport& r) {
+  w.key("verify").begin_object();
+  w.field("ok", r.ok());
+  w.field("blocks_checked", r.blocks_checked);
+  w.field("data_blocks", r.data_blocks);
+  w.field("map_nodes", r.map_nodes);
+  w.field("bitmap_blocks", r.bitmap_blocks);
+  w.field("bitmap_mismatches", r.bitmap_mismatches);
+  w.key("failures").begin_array();
+  for (const std::string& failure : r.failures) w.value(failure);
+  w.end_array();
+  w.end_object();
+}
+
+int run_inspect(const InspectArgs& args, const Reporter& reporter) {
+  // The image first: a missing or foreign image is reported before any key is asked for.
+  auto store = open_file_store(args.image, OpenMode::kReadOnly);
+  if (!store.ok()) return reporter.error(with_path(store.status(), args.image));
+  auto key = resolve_key(args.key, args.image, /*confirm=*/false);
+  if (!key.ok()) return reporter.error(key.status());
+  OpenOptions options;
+  options.read_only = true;
+  auto disk = Disk::open(std::move(store).value(), *key, options);
+  if (!disk.ok()) return reporter.error(with_path(disk.status(), args.image));
+  DiskInfo info = (*disk)->info();
+
+  std::optional<VerifyReport> report;
+  if (args.verify) {
+    ProgressBar bar("verifying", kBlockSize);
+    auto result = (*disk)->verify([&bar](uint64_t done, uint64_t total) { bar.update(done, total); });
+    bar.finish();
+    if (!result.ok()) return reporter.error(with_path(result.status(), args.image));
+    report = std::move(result).value();
+  }
+
+  if (args.json) {
+    JsonWriter w;
+    w.begin_object();
+    w.field("image", args.image);
+    write_info_json(w, key->origin, info);
+    if (report) write_verify_json(w, *report);
+    w.end_object();
+    std::cout << w.str() << "\n";
+  } else {
+    print_info_text(args.image, key->origin, info);
+    if (report) print_verify_text(*report);
+  }
+  std::cout.flush();
+  if (report && !report->ok()) {
+    // The failures are listed above (or in the JSON); the error line summarizes them on stderr.
+    Reporter quiet(reporter.tool(), /*json=*/false);
+    return quiet.error(ErrorCode::kCorrupt, fmt::format("{}: verify found {} corrupt or unreadable block{}", args.image,
+                                                        report->failures.size(),
+                                                        report->failures.size() == 1 ? "" : "s"));
+  }
+  if (report && report->bitmap_mismatches > 0) {
+    reporter.warning(fmt::format("{}: {} allocation bitmap bits disagree with the reachable blocks", args.image,
+                                 report->bitmap_mismatches));
+  }
+  return 0;
+}
+
+Subcommand add_inspect(CLI::App& parent, InspectArgs& args) {
+  CLI::App* app = parent.add_subcommand("inspect", "Unlock an image read-only and print its state (--verify: check every block)");
+  const char* details = (
+      "Unlock IMAGE with KEY, read-only, and print its authenticated state: mode, capacity, used and\n"
+      "free slots, the last commit (sequence, superblock), the integrity root, sessions and blocks\n"
+      "sealed. With --verify, authenticate every reachable block and cross-check the allocation\n"
+      "bitmap; each failing block is listed and the exit code is 3. Nothing is ever written.");
+  app->add_option("IMAGE", args.image, "Image file")->required()->type_name("");
+  app->add_flag("--json", args.json, "Print one JSON object on stdout");
+  app->add_flag("--verify", args.verify, "Authenticate every reachable block (reads the whole used part)");
+  add_key_options(*app, args.key);
+  app->footer(subcommand_footer(
+      details,
+      "  vdisk inspect disk.img --key-file disk.key\n"
+      "  VDISK_KEY_FILE=disk.key vdisk inspect disk.img --verify --json\n",
+      true));
+  return {app, [&args](const Reporter& reporter) { return run_inspect(args, reporter); }};
+}
+
+}  // namespace
+}  // namespace vdisk::tools
+
+int main(int argc, char** argv) {
+  using namespace vdisk::tools;
+  Reporter reporter(kTool, argv_has_json(argc, argv));
+  return run_guarded(reporter, [&]() -> int {
+    CLI::App app{"vdisk: inspect and maintain vdisk images (encrypted single-file virtual disks).\n"
+                 "Create images with vdisk-create.",
+                 kTool};
+    app.get_formatter()->column_width(34);
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "vdisk 0.1.0");
+    app.footer("Run 'vdisk SUBCOMMAND --help' for a subcommand's arguments and exit codes.\n\n" + exit_code_help());
+
+    InfoArgs info_args;
+    InspectArgs inspect_args;
+    std::vector<Subcommand> subcommands = {
+        add_info(app, info_args),
+        add_inspect(app, inspect_args),
+    };
+
+    // The first word that is not an option names the subcommand (the top level has no options
+    // taking values); CLI11 alone would only say "A subcommand is required" for a typo.
+    for (int i = 1; i < argc; ++i) {
+      std::string_view word = argv[i];
+      if (word.empty() || word[0] == '-') continue;
+      bool known = false;
+      std::string names;
+      for (const Subcommand& sub : subcommands) {
+        known = known || sub.app->check_name(std::string(word));
+        names += (names.empty() ? "" : ", ") + sub.app->get_name();
+      }
+      if (!known) return reporter.usage(fmt::format("unknown subcommand '{}': expected one of {}", word, names));
+      break;
+    }
+    if (auto rc = parse_command_line(app, argc, argv, reporter)) return *rc;
+    for (const Subcommand& sub : subcommands) {
+      if (!sub.app->parsed()) continue;
+      Reporter sub_reporter(fmt::format("{} {}", kTool, sub.app->get_name()), reporter.json());
+      return sub.run(sub_reporter);
+    }
+    return reporter.usage("no subcommand given");
+  });
+}
