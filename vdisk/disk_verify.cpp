@@ -105,6 +105,9 @@ Result<VerifyReport> DiskImpl::verify(const std::function<void(uint64_t, uint64_
   if (walk.report.bitmap_mismatches > 0)
     walk.report.failures.push_back(fmt::format("allocation bitmap disagrees with reachability for {} slots",
                                                walk.report.bitmap_mismatches));
+  if (walk.report.failures.empty() && bits_set != committed_.used_slots)
+    walk.report.failures.push_back(fmt::format("allocation bitmap marks {} slots used but the superblock counts {}",
+                                               bits_set, committed_.used_slots));
   if (walk.report.failures.empty() && walk.report.blocks_checked != committed_.used_slots)
     walk.report.failures.push_back(fmt::format("superblock counts {} used slots but {} blocks are reachable",
                                                committed_.used_slots, walk.report.blocks_checked));
