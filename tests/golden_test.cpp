@@ -1,0 +1,72 @@
+// Golden images: one small image per format version, committed under tests/golden/vN/, that
+// every build must still open and read exactly. Regenerate (only when a NEW format version is
+// introduced, into a new directory) with: VDISK_WRITE_GOLDEN=1 build/tests/vdisk_tests "[.golden-writer]"
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "test_util.h"
+#include "vdisk/disk.h"
+
+using namespace vdisk;
+using vdisk::test::pattern_block;
+
+namespace {
+constexpr uint64_t kGoldenCapacity = 16;
+std::string golden_dir() { return vdisk::test::source_dir() + "/tests/golden/v1"; }
+// Blocks 0..5 hold pattern_block(lba, 1); block 3 was then overwritten with pattern (3, 2) and
+// block 5 trimmed in a second commit; the rest were never written.
+std::vector<uint8_t> expected(uint64_t lba) {
+  if (lba == 3) return pattern_block(3, 2);
+  if (lba < 5) return pattern_block(lba, 1);
+  return std::vector<uint8_t>(kBlockSize, 0);
+}
+}  // namespace
+
+TEST_CASE("write the golden image for format version 1", "[.golden-writer]") {
+  if (std::getenv("VDISK_WRITE_GOLDEN") == nullptr) return;
+  auto key = key_from_file(golden_dir() + "/key.hex");
+  REQUIRE_OK(key);
+  const std::string path = golden_dir() + "/image.vdisk";
+  auto store = create_file_store(path, format::geometry_for_capacity(kGoldenCapacity).value().total_slots, true);
+  REQUIRE_OK(store);
+  CreateOptions o;
+  o.capacity_blocks = kGoldenCapacity;
+  auto disk = Disk::create(std::move(store).value(), *key, o);
+  REQUIRE_OK(disk);
+  for (uint64_t lba = 0; lba < 6; ++lba) REQUIRE_OK((*disk)->write(lba, pattern_block(lba, 1)));
+  REQUIRE_OK((*disk)->commit());
+  REQUIRE_OK((*disk)->write(3, pattern_block(3, 2)));
+  REQUIRE_OK((*disk)->trim(5, 1));
+  REQUIRE_OK((*disk)->commit());
+}
+
+TEST_CASE("the format version 1 golden image opens, verifies and reads back exactly", "[golden]") {
+  auto key = key_from_file(golden_dir() + "/key.hex");
+  REQUIRE_OK(key);
+  // Work on a copy: the test must never modify the committed golden file.
+  vdisk::test::TempDir tmp;
+  const std::string copy = tmp.file("golden.vdisk");
+  std::filesystem::copy_file(golden_dir() + "/image.vdisk", copy);
+  auto store = open_file_store(copy, OpenMode::kReadOnly);
+  REQUIRE_OK(store);
+  auto header = read_public_header(**store);
+  REQUIRE_OK(header);
+  CHECK(header->format_version == 1);
+  CHECK(header->geometry.capacity_blocks == kGoldenCapacity);
+  OpenOptions ro;
+  ro.read_only = true;
+  auto disk = Disk::open(std::move(store).value(), *key, ro);
+  REQUIRE_OK(disk);
+  CHECK((*disk)->info().sequence == 3);
+  for (uint64_t lba = 0; lba < kGoldenCapacity; ++lba) {
+    std::vector<uint8_t> b(kBlockSize);
+    REQUIRE_OK((*disk)->read(lba, b));
+    CHECK(b == expected(lba));
+  }
+  auto report = (*disk)->verify();
+  REQUIRE_OK(report);
+  CHECK(report->ok());
+  CHECK(report->data_blocks == 5);
+}
