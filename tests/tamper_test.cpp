@@ -251,3 +251,21 @@ TEST_CASE("foreign, truncated and unknown-version images are refused with a name
     CHECK_THAT(disk.status().message(), Catch::Contains("version 9"));
   }
 }
+
+TEST_CASE("out-of-range key-derivation parameters in the header are refused before any scrypt", "[disk][tamper]") {
+  std::vector<uint8_t> block(kBlockSize);
+  FaultStore store(format::geometry_for_capacity(16).value().total_slots);
+  CreateOptions o;
+  o.capacity_blocks = 16;
+  o.fill_random = false;
+  REQUIRE_OK(Disk::create(std::make_unique<ForwardStore>(store), test_key(), o));
+  REQUIRE_OK(store.read(format::kHeaderSlot, block));
+  // Keyslot 0 is a raw-key slot: its scrypt fields must be zero. Set r = 1000000.
+  block[format::kKeyslotOffset + 8] = 0x40;
+  block[format::kKeyslotOffset + 9] = 0x42;
+  block[format::kKeyslotOffset + 10] = 0x0f;
+  auto h = format::decode_header(std::span<const uint8_t, kBlockSize>(block.data(), kBlockSize), store.block_count());
+  REQUIRE_FALSE(h.ok());
+  CHECK(h.status().code() == ErrorCode::kCorrupt);
+  CHECK_THAT(h.status().message(), Catch::Contains("key-derivation parameters"));
+}

@@ -216,6 +216,11 @@ Result<Header> decode_header(std::span<const uint8_t, kBlockSize> in, uint64_t s
     le::get_bytes(slot, kSlotSalt, s.salt);
     le::get_bytes(slot, kSlotWrapped, s.wrapped_key);
     le::get_bytes(slot, kSlotTag, s.wrap_tag);
+    const bool params_ok = s.kind == KeyslotKind::kPassphrase
+                               ? (s.scrypt_log2_n >= 10 && s.scrypt_log2_n <= 22 && s.scrypt_r >= 1 && s.scrypt_r <= 32 &&
+                                  s.scrypt_p >= 1 && s.scrypt_p <= 16)
+                               : (s.scrypt_log2_n == 0 && s.scrypt_r == 0 && s.scrypt_p == 0);
+    if (!params_ok) return corrupt(fmt::format("keyslot {} has out-of-range key-derivation parameters", i));
   }
   if (h.active_keyslots() == 0) return corrupt("no active keyslot");
   le::get_bytes(in, kHeaderMacOffset, h.mac);
