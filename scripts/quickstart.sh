@@ -16,3 +16,5 @@ build/tools/vdisk-create demo/demo.vdisk --capacity 64M --dry-run
 build/tools/vdisk-create demo/demo.vdisk --capacity 64M --key-file demo/demo.key --force
 build/tools/vdisk info demo/demo.vdisk
 build/tools/vdisk inspect demo/demo.vdisk --key-file demo/demo.key --verify
+# The data path: a short benchmark of the Disk against a plain file on the same disk.
+build/bench/vdisk-bench --dir demo/bench --size-mib 32 --random-ops 1024 --repeat 1 --skip-large-mount

@@ -302,7 +302,6 @@ int run_create(const CreateArgs& args, const Reporter& reporter) {
   }
 
   auto start = std::chrono::steady_clock::now();
-  CleanupOnSignal cleanup(args.image);  // armed before the file exists: it may appear any moment now
   auto store = create_file_store(args.image, g.total_slots, /*overwrite=*/args.force);
   if (!store.ok()) {
     int rc = reporter.error(with_path(store.status(), args.image));
@@ -316,7 +315,8 @@ int run_create(const CreateArgs& args, const Reporter& reporter) {
     }
     return rc;
   }
-  // From here on the file is ours: new, or truncated by --force.
+  // From here on the file is ours: new, or truncated by --force. An interrupt removes it.
+  CleanupOnSignal cleanup(args.image);
   if (!args.json) print_plan_text(args, plan);
   CreateOptions options;
   options.capacity_blocks = g.capacity_blocks;
