@@ -153,7 +153,8 @@ struct MountResult {
   long peak_rss_kib = 0;
 };
 
-// In a child process: open the image, read one block, report the open time through a pipe.
+// In a freshly exec'd copy of this program (so no pages are inherited): open the image, read one
+// block, report the open time through a pipe. `open_disk` false measures the bare process.
 MountResult measure_mount(const std::string& path, bool open_disk) {
   int fds[2];
   if (::pipe(fds) != 0) die("pipe");
@@ -161,31 +162,51 @@ MountResult measure_mount(const std::string& path, bool open_disk) {
   if (pid < 0) die("fork");
   if (pid == 0) {
     ::close(fds[0]);
-    double s = 0;
-    if (open_disk) {
-      auto t0 = Clock::now();
-      auto disk = open_image(path);
-      s = seconds_since(t0);
-      std::vector<uint8_t> b(kBlockSize);
-      check(disk->read(0, b), "read");
-    }
-    if (::write(fds[1], &s, sizeof(s)) != sizeof(s)) _exit(2);
-    _exit(0);
+    std::string fd = std::to_string(fds[1]);
+    const char* mode = open_disk ? "--mount-probe" : "--mount-probe-none";
+    ::execl("/proc/self/exe", "vdisk-bench", mode, path.c_str(), fd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
   }
   ::close(fds[1]);
   MountResult r;
-  if (::read(fds[0], &r.seconds, sizeof(r.seconds)) != sizeof(r.seconds)) die("child failed");
+  if (::read(fds[0], &r, sizeof(r)) != sizeof(r)) die("mount probe failed");
   ::close(fds[0]);
   int status = 0;
-  struct rusage ru {};
-  if (::wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) die("child failed");
-  r.peak_rss_kib = ru.ru_maxrss;
+  if (::waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) die("mount probe failed");
   return r;
+}
+
+// Peak resident memory of this process (VmHWM: per address space, reset by exec).
+long peak_rss_kib() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  long kib = -1;
+  while (std::fgets(line, sizeof(line), f) != nullptr)
+    if (std::strncmp(line, "VmHWM:", 6) == 0) kib = std::strtol(line + 6, nullptr, 10);
+  std::fclose(f);
+  return kib;
+}
+
+// The probe side of measure_mount.
+int mount_probe(const std::string& path, int fd, bool open_disk) {
+  MountResult r;
+  if (open_disk) {
+    auto t0 = Clock::now();
+    auto disk = open_image(path);
+    r.seconds = seconds_since(t0);
+    std::vector<uint8_t> b(kBlockSize);
+    check(disk->read(0, b), "read");
+  }
+  r.peak_rss_kib = peak_rss_kib();
+  return ::write(fd, &r, sizeof(r)) == sizeof(r) ? 0 : 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && (std::string(argv[1]) == "--mount-probe" || std::string(argv[1]) == "--mount-probe-none"))
+    return mount_probe(argv[2], std::stoi(argv[3]), std::string(argv[1]) == "--mount-probe");
   Args a;
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];
