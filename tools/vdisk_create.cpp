@@ -306,11 +306,11 @@ int run_create(const CreateArgs& args, const Reporter& reporter) {
   if (!store.ok()) {
     int rc = reporter.error(with_path(store.status(), args.image));
     // A new file is removed by the store itself. A pre-existing one is left alone unless --force
-    // got as far as truncating it (the store truncates only under its lock, so not when in use).
+    // got as far as truncating it, which the store does only once it holds the lock: never when
+    // the image is in use (then someone else may be changing it, and it is theirs).
     struct stat now {};
-    if (existed && ::stat(args.image.c_str(), &now) == 0 &&
-        (now.st_size != st.st_size || now.st_mtim.tv_sec != st.st_mtim.tv_sec ||
-         now.st_mtim.tv_nsec != st.st_mtim.tv_nsec)) {
+    if (existed && store.status().code() != ErrorCode::kInUse && ::stat(args.image.c_str(), &now) == 0 &&
+        now.st_size != st.st_size) {
       remove_unfinished(args.image, /*was_preexisting=*/true, reporter);
     }
     return rc;
@@ -397,7 +397,7 @@ int main(int argc, char** argv) {
     auto* kdf = app.add_option("--kdf-cost", args.kdf_cost, "Passphrase keys: scrypt N = 2^LOG2N (10..22)")
                     ->type_name("LOG2N")
                     ->default_val(kDefaultKdfCost)
-                    ->check(CLI::Range(10, 22));
+                    ->check(CLI::Range(10, 22).description(""));
     add_key_options(app, args.key);
     app.footer(create_footer());
     app.set_version_flag("--version", "vdisk-create 0.1.0");
