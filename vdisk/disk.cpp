@@ -242,6 +242,18 @@ uint64_t DiskImpl::commit_demand(uint64_t extra_data, uint64_t extra_touched) co
   return unplaced_dirty_ + extra_data + meta;
 }
 
+bool DiskImpl::can_absorb(uint64_t blocks) const {
+  std::lock_guard lock(mu_);
+  return commit_demand(blocks, blocks) <= available_slots();
+}
+
+bool DiskImpl::read_only() const { return options_.read_only || store_->read_only(); }
+
+bool DiskImpl::pristine() const {
+  std::lock_guard lock(mu_);
+  return committed_.sequence == 1 && !changed_;
+}
+
 Status DiskImpl::write(uint64_t lba, std::span<const uint8_t> data) {
   std::lock_guard lock(mu_);
   VDISK_RETURN_IF_ERROR(check_usable(true));

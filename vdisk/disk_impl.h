@@ -59,6 +59,9 @@ class DiskImpl final : public Disk {
   Status write(uint64_t lba, std::span<const uint8_t> data) override;
   Status trim(uint64_t lba, uint64_t count) override;
   Status commit() override;
+  bool can_absorb(uint64_t blocks) const override;
+  bool read_only() const override;
+  bool pristine() const override;
   DiskInfo info() const override;
   Result<format::BlockPointer> locate(uint64_t lba) override;
   Result<VerifyReport> verify(const std::function<void(uint64_t, uint64_t)>& progress) override;

@@ -1,5 +1,7 @@
 #include "vdisk/status.h"
 
+#include <cerrno>
+
 namespace vdisk {
 
 std::string_view error_code_name(ErrorCode code) {
@@ -20,6 +22,44 @@ std::string_view error_code_name(ErrorCode code) {
     case ErrorCode::kInternal: return "internal";
   }
   return "unknown";
+}
+
+Status Status::Errno(int err, std::string message) {
+  ErrorCode code = ErrorCode::kInvalidArgument;
+  switch (err) {
+    case ENOENT: code = ErrorCode::kNotFound; break;
+    case EEXIST: code = ErrorCode::kAlreadyExists; break;
+    case ENOSPC: code = ErrorCode::kNoSpace; break;
+    case EROFS: code = ErrorCode::kReadOnly; break;
+    case EIO: code = ErrorCode::kCorrupt; break;
+    case EBUSY: code = ErrorCode::kInUse; break;
+    case ENOMEM: code = ErrorCode::kInternal; break;
+    default: break;
+  }
+  Status s(code, std::move(message));
+  s.errno_ = err;
+  return s;
+}
+
+int Status::error_number() const {
+  if (errno_ != 0) return errno_;
+  switch (code_) {
+    case ErrorCode::kOk: return 0;
+    case ErrorCode::kInvalidArgument: return EINVAL;
+    case ErrorCode::kNotFound: return ENOENT;
+    case ErrorCode::kAlreadyExists: return EEXIST;
+    case ErrorCode::kNoSpace: return ENOSPC;
+    case ErrorCode::kAuthFailed: return EACCES;
+    case ErrorCode::kCorrupt: return EIO;
+    case ErrorCode::kNotVdisk: return EINVAL;
+    case ErrorCode::kUnsupportedVersion: return EINVAL;
+    case ErrorCode::kInUse: return EBUSY;
+    case ErrorCode::kIoError: return EIO;
+    case ErrorCode::kReadOnly: return EROFS;
+    case ErrorCode::kFailed: return EIO;
+    case ErrorCode::kInternal: return EIO;
+  }
+  return EIO;
 }
 
 }  // namespace vdisk

@@ -95,6 +95,14 @@ class Disk {
   // Makes every change since the last commit durable, atomically. A no-op without changes.
   virtual Status commit() = 0;
 
+  // True when `blocks` more writes of blocks not yet dirty (each touching a new map entry) would be
+  // admitted before the next commit; false means write() would fail with kNoSpace ("commit first").
+  virtual bool can_absorb(uint64_t blocks) const = 0;
+  // True when opened read-only (writes fail with kReadOnly).
+  virtual bool read_only() const = 0;
+  // True when nothing was ever written: no commit since create() and no uncommitted change.
+  virtual bool pristine() const = 0;
+
   virtual DiskInfo info() const = 0;
   // Where the working state keeps block `lba` (null pointer: never written or trimmed). For tests
   // and debugging tools; a block that is dirty in the cache reports its last placed location.

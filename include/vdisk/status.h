@@ -39,6 +39,10 @@ class [[nodiscard]] Status {
   Status(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status Ok() { return {}; }
+  // A filesystem error carrying a POSIX errno value (ENOENT, ENOTDIR, ...). code() is derived
+  // from it (ENOENT -> kNotFound, ENOSPC -> kNoSpace, EEXIST -> kAlreadyExists, EROFS ->
+  // kReadOnly, EIO -> kCorrupt, EBUSY -> kInUse, anything else -> kInvalidArgument).
+  static Status Errno(int err, std::string message);
 
   bool ok() const { return code_ == ErrorCode::kOk; }
   ErrorCode code() const { return code_; }
@@ -46,15 +50,22 @@ class [[nodiscard]] Status {
   // "message" for errors, "OK" for success.
   std::string to_string() const { return ok() ? "OK" : message_; }
 
+  // The POSIX errno of this status: the value given to Errno(), otherwise mapped from code()
+  // (integrity and I/O failures are EIO, no space ENOSPC, ...). 0 for OK.
+  int error_number() const;
+
   // Returns a copy with `context + ": "` prefixed to the message (code unchanged).
   Status with_context(std::string_view context) const {
     if (ok()) return *this;
-    return Status(code_, std::string(context) + ": " + message_);
+    Status s(code_, std::string(context) + ": " + message_);
+    s.errno_ = errno_;
+    return s;
   }
 
  private:
   ErrorCode code_ = ErrorCode::kOk;
   std::string message_;
+  int errno_ = 0;  // 0: derive from code_
 };
 
 // Result<T>: either a value or a non-OK Status. Accessing value() of an error asserts.
