@@ -29,6 +29,7 @@
 #include "common/size.h"
 #include "vdisk/block_store.h"
 #include "vdisk/disk.h"
+#include "vdisk/fs.h"
 #include "vdisk/format.h"
 #include "vdisk/keys.h"
 #include "vdisk/keyslot.h"
@@ -332,6 +333,14 @@ int run_create(const CreateArgs& args, const Reporter& reporter) {
   if (!disk.ok()) {
     Status failure = with_path(disk.status(), args.image);
     int rc = reporter.error(failure);
+    remove_unfinished(args.image, existed, reporter);
+    return rc;
+  }
+  // An empty filesystem (root directory only), so the image mounts as it is.
+  Status formatted = format_filesystem(**disk);
+  if (!formatted.ok()) {
+    int rc = reporter.error(with_path(formatted.with_context("writing the empty filesystem"), args.image));
+    disk->reset();
     remove_unfinished(args.image, existed, reporter);
     return rc;
   }

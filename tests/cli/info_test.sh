@@ -83,8 +83,8 @@ expect_json_eq 'd["keyslots"][0]["scrypt"]' "{'log2_n': 10, 'n': 1024, 'r': 8, '
 # ---- vdisk inspect ---------------------------------------------------------------------------
 run "$VDISK" inspect disk.img --key-file key.hex
 expect_rc 0
-for word in "$image_id" shuffle "1 MiB (1048576 bytes)" "used slots" "free slots" "sequence 1" \
-  "superblock A (slot 1)" "integrity root" sessions "blocks sealed" "authenticated"; do
+for word in "$image_id" shuffle "1 MiB (1048576 bytes)" "used slots" "free slots" "sequence 2" \
+  "superblock B (slot 2)" "integrity root" sessions "blocks sealed" "authenticated"; do
   expect_out "$word"
 done
 expect_unchanged pristine.img disk.img
@@ -94,7 +94,7 @@ expect_rc 0
 expect_json
 expect_json_eq 'd["authenticated"]' True
 expect_json_eq 'd["image_id"]' "$image_id"
-expect_json_eq 'd["sequence"]' 1
+expect_json_eq 'd["sequence"]' 2  # 1: the empty disk, 2: its empty filesystem
 expect_json_eq 'd["superblock_slot"] in (1, 2)' True
 expect_json_eq 'd["used_slots"] + d["free_slots"] == d["geometry"]["data_slots"]' True
 expect_json_eq '"verify" in d' False
@@ -223,9 +223,9 @@ patch_bytes slot.img 200 ff
 run "$VDISK" inspect slot.img --key-file key.hex
 expect_rc 3
 
-# A corrupted superblock (slot 1, the only one written at creation).
+# Both superblocks corrupted (slots 1 and 2: the empty disk and its empty filesystem).
 cp disk.img super.img
-dd if=/dev/urandom of=super.img bs=4096 seek=1 count=1 conv=notrunc status=none
+dd if=/dev/urandom of=super.img bs=4096 seek=1 count=2 conv=notrunc status=none
 cp super.img super.copy
 run "$VDISK" inspect super.img --key-file key.hex
 expect_rc 3
