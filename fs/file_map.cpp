@@ -161,7 +161,8 @@ Status Volume::punch_all(uint64_t ino, Inode& inode, uint64_t from) {
     VDISK_RETURN_IF_ERROR(put_inode(ino, inode));
     if (done) return Status::Ok();
     VDISK_RETURN_IF_ERROR(flush());
-    VDISK_RETURN_IF_ERROR(ensure_room(kPunchChunkBlocks + 64));
+    // Trims need no new slots, only block-map updates; the Disk refuses a trim it cannot absorb.
+    VDISK_RETURN_IF_ERROR(ensure_room(16));
   }
 }
 
@@ -237,12 +238,14 @@ Result<size_t> Volume::write(uint64_t ino, uint64_t offset, std::span<const uint
   std::vector<uint8_t> scratch;
   while (done < data.size() && stop.ok()) {
     const uint64_t at = offset + done;
-    const uint64_t chunk_end = std::min<uint64_t>(offset + data.size(), (at / kBlockSize + kWriteChunkBlocks) * kBlockSize);
-    Status room = ensure_room(kWriteChunkBlocks + 2 * (inode.height + 2) + 16);
+    const uint64_t meta_room = 2 * (inode.height + 2) + 8;
+    auto room = room_for(kWriteChunkBlocks + meta_room, 1 + meta_room);
     if (!room.ok()) {
-      stop = room;
+      stop = room.status();
       break;
     }
+    const uint64_t chunk_blocks = *room - meta_room;
+    const uint64_t chunk_end = std::min<uint64_t>(offset + data.size(), (at / kBlockSize + chunk_blocks) * kBlockSize);
     // Map and write the chunk; whole blocks at consecutive logical blocks go in one call.
     uint64_t run_lba = 0;
     size_t run_pos = 0, run_blocks = 0;
@@ -321,7 +324,7 @@ Status Volume::truncate(uint64_t ino, uint64_t size) {
   if (is_dir(inode.mode)) return Status::Errno(EISDIR, "is a directory");
   if (!is_reg(inode.mode)) return Status::Errno(EINVAL, "not a regular file");
   if (size > kMaxFileSize) return Status::Errno(EFBIG, fmt::format("size {} is beyond the file size limit", size));
-  VDISK_RETURN_IF_ERROR(ensure_room(64));
+  VDISK_RETURN_IF_ERROR(ensure_room(16));
   Status s;
   if (size < inode.size) {
     s = punch_all(ino, inode, (size + kBlockSize - 1) / kBlockSize);

@@ -110,6 +110,9 @@ class Volume {
   Status end_op(Status s);                  // flush after a mutating call (fails the volume on error)
   // Makes sure `blocks` more fresh device writes fit before a commit (committing if allowed).
   Status ensure_room(uint64_t blocks);
+  // The largest n in [minimum, wanted] (halving from wanted) that fits, committing first if
+  // allowed and needed; ENOSPC when not even `minimum` fits.
+  Result<uint64_t> room_for(uint64_t wanted, uint64_t minimum);
 
   // ---- allocation (fs/volume_io.cpp)
   Status load_bitmap();

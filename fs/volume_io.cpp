@@ -216,16 +216,28 @@ Status Volume::end_op(Status s) {
 }
 
 Status Volume::ensure_room(uint64_t blocks) {
-  const uint64_t pending = meta_dirty_.size() + dirty_bitmap_blocks_.size() + 1;
-  if (dev_->can_absorb(blocks + pending)) return Status::Ok();
+  VDISK_ASSIGN_OR_RETURN(uint64_t granted, room_for(blocks, blocks));
+  (void)granted;
+  return Status::Ok();
+}
+
+Result<uint64_t> Volume::room_for(uint64_t wanted, uint64_t minimum) {
+  auto fits = [&](uint64_t n) {
+    return dev_->can_absorb(n + meta_dirty_.size() + dirty_bitmap_blocks_.size() + 1);
+  };
+  if (fits(wanted)) return wanted;
+  if (options_.automatic_commits) {
+    VDISK_RETURN_IF_ERROR(commit());
+    ++automatic_commits_;
+  }
+  for (uint64_t n = wanted / 2; n >= minimum && n > 0; n /= 2)
+    if (fits(n)) return n;
+  if (minimum < wanted && fits(minimum)) return minimum;
+  if (fits(wanted)) return wanted;
   if (!options_.automatic_commits)
-    return Status::Errno(ENOSPC, "the image's spare slots for uncommitted changes are used up; sync (commit) first");
-  VDISK_RETURN_IF_ERROR(commit());
-  ++automatic_commits_;
-  if (dev_->can_absorb(blocks + 1)) return Status::Ok();
-  return Status::Errno(ENOSPC, fmt::format("the image has too few spare slots for an operation touching {} blocks; "
-                                           "create it with more spare slots",
-                                           blocks));
+    return Status::Errno(ENOSPC, "the image's free slots for uncommitted changes are used up; sync (commit) first");
+  return Status::Errno(ENOSPC, fmt::format("the image has too few free slots for an operation touching {} blocks",
+                                           minimum));
 }
 
 Status Volume::commit() {

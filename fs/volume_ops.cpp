@@ -13,7 +13,7 @@ namespace {
 // nodes); checked before anything changes so that running out of space never leaves a half-made
 // entry. Directory growth beyond this is checked again by the split itself.
 constexpr uint64_t kCreateReserve = 12;
-constexpr uint64_t kOpRoom = 96;  // device blocks a namespace change may dirty
+constexpr uint64_t kOpRoom = 24;  // device blocks a namespace change may dirty (splits: a few more)
 
 Status not_dir(uint64_t ino) { return Status::Errno(ENOTDIR, fmt::format("inode {} is not a directory", ino)); }
 
