@@ -524,6 +524,8 @@ Status Vfs::unmount_locked() {
   Status s = sync_locked();
   if (first.ok() && !s.ok()) first = s;
   unmounted_ = true;
+  final_stats_.commits = root_->commits();
+  final_stats_.automatic_commits = root_->automatic_commits();
   tmp_.reset();
   root_.reset();
   disk_.reset();
@@ -543,7 +545,7 @@ Status Vfs::unmount() {
 
 FsStats Vfs::stats() const {
   std::lock_guard lock(mu_);
-  FsStats s;
+  FsStats s = final_stats_;
   if (root_) {
     s.commits = root_->commits();
     s.automatic_commits = root_->automatic_commits();

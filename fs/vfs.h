@@ -102,6 +102,7 @@ class Vfs final : public FileSystem {
   std::vector<std::optional<OpenFile>> files_;
   std::vector<std::optional<DirHandle>> dirs_;
   bool unmounted_ = false;
+  FsStats final_stats_;  // counters at unmount
 
   std::thread interval_thread_;
   std::condition_variable interval_cv_;

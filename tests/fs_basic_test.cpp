@@ -2,8 +2,11 @@
 // directory growth.
 #include <fcntl.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
@@ -346,6 +349,61 @@ TEST_CASE("the mount table routes /tmp to memory and keeps /tmpx persistent", "[
   auto fs = d.mount(o);
   CHECK(read_all(*fs, "/tmpx/kept") == "kept");
   CHECK(err(fs->stat("/tmp/scratch")) == ENOENT);
+}
+
+TEST_CASE("the commit interval commits in the background", "[fs]") {
+  DiskFixture d;
+  FsOptions o;
+  o.commit_interval_ms = 20;
+  auto fs = d.mount(o);
+  const uint64_t before = fs->stats().commits;
+  put(*fs, "/interval", "committed without fsync");
+  for (int i = 0; i < 200 && fs->stats().commits == before; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(fs->stats().commits > before);
+  DiskFixture crashed = d.snapshot();
+  auto after = crashed.mount();
+  CHECK(read_all(*after, "/interval") == "committed without fsync");
+}
+
+TEST_CASE("many threads use one mount", "[fs][threads]") {
+  DiskFixture d;
+  FsOptions o;
+  o.tmp_bytes = 8 << 20;
+  auto fs = d.mount(o);
+  constexpr int kThreads = 6, kFiles = 40;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string base = (t % 2 ? "/tmp/t" : "/t") + std::to_string(t);
+      if (!fs->mkdir(base).ok()) ++failures;
+      for (int i = 0; i < kFiles; ++i) {
+        const std::string path = base + "/f" + std::to_string(i);
+        const std::string content(static_cast<size_t>(100 * i + t), static_cast<char>('a' + t));
+        auto fd = fs->open(path, O_CREAT | O_RDWR | O_TRUNC, 0644);
+        if (!fd.ok()) { ++failures; continue; }
+        auto w = fs->write(*fd, bytes(content));
+        if (!w.ok() || *w != content.size()) ++failures;
+        if (i % 10 == 0 && !fs->fsync(*fd).ok()) ++failures;
+        std::vector<uint8_t> back(content.size());
+        auto r = fs->pread(*fd, back, 0);
+        if (!r.ok() || std::string(back.begin(), back.end()) != content) ++failures;
+        if (!fs->close(*fd).ok()) ++failures;
+        if (i % 3 == 0 && !fs->rename(path, path + ".r").ok()) ++failures;
+        if (i % 5 == 0 && !fs->unlink(i % 3 == 0 ? path + ".r" : path).ok()) ++failures;
+        if (!fs->list(base).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(failures == 0);
+  for (int t = 0; t < kThreads; t += 2) {
+    auto entries = fs->list("/t" + std::to_string(t));
+    REQUIRE_OK(entries);
+    CHECK(entries->size() == kFiles - kFiles / 5);
+  }
+  REQUIRE_OK(fs->unmount());
 }
 
 }  // namespace
