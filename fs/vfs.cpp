@@ -177,7 +177,7 @@ Result<int> Vfs::open(std::string_view path, int flags, uint32_t mode) {
     if (excl) return path_error(path, Status::Errno(EEXIST, "file exists"));
     if (type == kTypeLnk) return path_error(path, Status::Errno(ELOOP, "is a symbolic link (O_NOFOLLOW)"));
     if ((flags & O_DIRECTORY) && type != kTypeDir) return path_error(path, Status::Errno(ENOTDIR, "not a directory"));
-    if (type == kTypeDir && (acc != O_RDONLY || (flags & O_TRUNC)))
+    if (type == kTypeDir && (acc != O_RDONLY || (flags & (O_TRUNC | O_CREAT))))
       return path_error(path, Status::Errno(EISDIR, "is a directory"));
     if (node.vol->read_only() && (acc != O_RDONLY || (flags & O_TRUNC)))
       return path_error(path, Status::Errno(EROFS, "filesystem is mounted read-only"));
@@ -218,6 +218,7 @@ Result<size_t> Vfs::write(int fd, std::span<const uint8_t> data) {
   VDISK_ASSIGN_OR_RETURN(OpenFile * f, file(fd));
   if ((f->flags & O_ACCMODE) == O_RDONLY) return Status::Errno(EBADF, "descriptor is not open for writing");
   const bool append = (f->flags & O_APPEND) != 0;
+  if (data.empty()) return size_t{0};  // as on Linux: not even O_APPEND moves the offset
   VDISK_ASSIGN_OR_RETURN(size_t n, f->vol->write(f->ino, f->offset, data, append));
   if (append) {
     VDISK_ASSIGN_OR_RETURN(f->offset, f->vol->size_of(f->ino));
