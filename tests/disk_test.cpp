@@ -71,7 +71,7 @@ TEST_CASE("fresh disk reads zeros and verifies clean", "[disk]") {
   CHECK(disk->info().sequence == 1);
 }
 
-TEST_CASE("writes survive commit and reopen; uncommitted writes do not", "[disk]") {
+TEST_CASE("writes survive commit and reopen, uncommitted writes do not", "[disk]") {
   FaultStore store(slots_for(300));
   {
     auto disk = create_on(store, 300);

@@ -25,7 +25,7 @@ std::vector<uint8_t> read_block(FaultStore& store, uint64_t block) {
 
 const std::vector<uint8_t> kZero(kBlockSize, 0);
 
-TEST_CASE("fault store: reads see unsynced writes; sync makes them durable", "[fault_store]") {
+TEST_CASE("fault store: reads see unsynced writes, sync makes them durable", "[fault_store]") {
   FaultStore store(8);
   CHECK(store.block_count() == 8);
   CHECK_FALSE(store.read_only());
