@@ -2,6 +2,7 @@
 //
 //   vdisk info IMAGE [--json]                     the public header, no key needed
 //   vdisk inspect IMAGE KEY [--json] [--verify]   the authenticated state, optionally verified
+//   vdisk ls|stat|cat|df|put|get|rm|mkdir|mv|import|export   files in the image (vdisk_files.h)
 //
 // Each subcommand is a pair of functions: add_<name>() declares its options on a CLI11
 // subcommand, run_<name>() does the work and returns the exit code. Adding one (fsck, ls, put,
@@ -27,6 +28,7 @@
 #include "vdisk/disk.h"
 #include "vdisk/format.h"
 #include "vdisk/keys.h"
+#include "vdisk_files.h"
 
 namespace vdisk::tools {
 namespace {
@@ -281,6 +283,7 @@ int main(int argc, char** argv) {
         add_info(app, info_args),
         add_inspect(app, inspect_args),
     };
+    for (FileCommand& command : add_file_commands(app)) subcommands.push_back({command.app, std::move(command.run)});
 
     // The first word that is not an option names the subcommand (the top level has no options
     // taking values); CLI11 alone would only say "A subcommand is required" for a typo.

@@ -1,0 +1,191 @@
+#include "common/image_mount.h"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "common/report.h"
+#include "vdisk/block_store.h"
+
+namespace vdisk::tools {
+
+// Forwards to the image file until refuse(); from then on every write and sync fails, so the
+// changes of an abandoned command never land.
+class GuardedStore final : public BlockStore {
+ public:
+  explicit GuardedStore(std::unique_ptr<BlockStore> inner) : inner_(std::move(inner)) {}
+
+  void refuse() { refused_ = true; }
+
+  uint64_t block_count() const override { return inner_->block_count(); }
+  Status read(uint64_t first, std::span<uint8_t> out) override { return inner_->read(first, out); }
+  Status write(uint64_t first, std::span<const uint8_t> data) override {
+    return refused_ ? refused() : inner_->write(first, data);
+  }
+  Status sync() override { return refused_ ? refused() : inner_->sync(); }
+  bool read_only() const override { return inner_->read_only(); }
+  std::string describe() const override { return inner_->describe(); }
+
+ private:
+  Status refused() const {
+    return Status(ErrorCode::kIoError, fmt::format("{}: changes discarded, not written", inner_->describe()));
+  }
+
+  std::unique_ptr<BlockStore> inner_;
+  bool refused_ = false;
+};
+
+namespace {
+
+FsOptions tool_fs_options() {
+  FsOptions options;
+  options.tmp_bytes = 0;
+  options.automatic_commits = false;
+  return options;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<MountedImage>> MountedImage::open(const std::string& image, const KeyOptions& key_options,
+                                                         Access access) {
+  const bool writable = access == Access::kReadWrite;
+  // The file first: a missing, foreign or locked image is reported before any key is asked for.
+  // The file and its lock are held from here to the end.
+  auto file = open_file_store(image, writable ? OpenMode::kReadWrite : OpenMode::kReadOnly);
+  if (!file.ok()) return with_path(file.status(), image);
+  auto key = resolve_key(key_options, image, /*confirm=*/false);
+  if (!key.ok()) return key.status();
+
+  auto guard = std::make_unique<GuardedStore>(std::move(file).value());
+  GuardedStore* raw_guard = guard.get();
+  OpenOptions options;
+  options.read_only = !writable;
+  auto disk = Disk::open(std::move(guard), *key, options);
+  if (!disk.ok()) return with_path(disk.status(), image);
+  if (!writable && (*disk)->info().root.is_null()) {
+    return Status(ErrorCode::kFailed, fmt::format("{} holds no filesystem yet (nothing was ever written to it); a "
+                                                  "command that writes (e.g. vdisk mkdir) creates an empty one",
+                                                  image));
+  }
+  auto fs = mount_disk(std::move(disk).value(), tool_fs_options());
+  if (!fs.ok()) return with_path(fs.status(), image);
+  std::unique_ptr<MountedImage> mounted(new MountedImage());
+  mounted->image_ = image;
+  mounted->fs_ = std::move(fs).value();
+  mounted->guard_ = raw_guard;
+  return mounted;
+}
+
+MountedImage::~MountedImage() { discard(); }
+
+void MountedImage::discard() {
+  if (!fs_) return;
+  guard_->refuse();
+  fs_.reset();  // its unmount cannot commit now
+  guard_ = nullptr;
+}
+
+Status MountedImage::commit() {
+  if (!fs_) return Status(ErrorCode::kInternal, fmt::format("{}: not mounted", image_));
+  Status status = fs_->sync();
+  if (!status.ok()) {
+    discard();
+    return with_path(status, image_);
+  }
+  status = fs_->unmount();
+  if (!status.ok()) {
+    discard();
+    return with_path(status, image_);
+  }
+  fs_.reset();
+  guard_ = nullptr;
+  return Status::Ok();
+}
+
+Status check_image_path(std::string_view path, std::string_view what) {
+  if (path.empty()) {
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("{} is empty: give an absolute path in the image, e.g. /dir/file", what));
+  }
+  if (path.front() != '/') {
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("{} '{}' is not absolute: paths in the image start with '/' (e.g. /{})", what, path, path));
+  }
+  if (path.find('\0') != std::string_view::npos) {
+    return Status(ErrorCode::kInvalidArgument, fmt::format("{} contains a NUL byte", what));
+  }
+  return Status::Ok();
+}
+
+Status fs_error(const Status& status, std::string_view path) {
+  if (status.ok()) return status;
+  Status named = with_path(status, path);
+  if (named.code() == ErrorCode::kInvalidArgument && named.error_number() != ENAMETOOLONG) {
+    return Status(ErrorCode::kFailed, named.message());
+  }
+  return named;
+}
+
+Status host_error(int err, std::string_view what) {
+  std::string message = fmt::format("{}: {}", what, std::strerror(err));
+  switch (err) {
+    case ENOENT: return Status(ErrorCode::kNotFound, std::move(message));
+    case ENOSPC:
+    case EDQUOT: return Status(ErrorCode::kNoSpace, std::move(message));
+    case EEXIST: return Status(ErrorCode::kAlreadyExists, std::move(message));
+    case EIO: return Status(ErrorCode::kIoError, std::move(message));
+    default: return Status(ErrorCode::kFailed, std::move(message));
+  }
+}
+
+Status make_image_dirs(FileSystem& fs, std::string_view path) {
+  std::string prefix;
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t end = path.find('/', pos);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view component = path.substr(pos, end - pos);
+    pos = end + 1;
+    if (component.empty() || component == ".") continue;
+    prefix += '/';
+    prefix += component;
+    auto st = fs.stat(prefix);
+    if (st.ok()) {
+      if ((st->mode & 0170000) != 0040000) {
+        int err = pos >= path.size() ? EEXIST : ENOTDIR;
+        return fs_error(Status::Errno(err, fmt::format("{} exists and is not a directory", prefix)), prefix);
+      }
+      continue;
+    }
+    if (st.status().error_number() != ENOENT) return fs_error(st.status(), prefix);
+    Status made = fs.mkdir(prefix, 0755);
+    if (!made.ok()) return fs_error(made, prefix);
+  }
+  return Status::Ok();
+}
+
+std::string join_image_path(std::string_view dir, std::string_view name) {
+  std::string out(dir);
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  if (out.empty() || out.back() != '/') out += '/';
+  out += name;
+  return out;
+}
+
+std::string path_basename(std::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  if (path == "/") return "/";
+  size_t slash = path.rfind('/');
+  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+std::string image_parent(std::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos || slash == 0) return "/";
+  return std::string(path.substr(0, slash));
+}
+
+}  // namespace vdisk::tools
