@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick start: installs what is missing, builds, and runs the main job on a demo image:
-# sizes and creates a 64 MiB encrypted image, shows its public header, then unlocks it and
-# authenticates every block.
+# sizes and creates a 64 MiB encrypted image, shows its public header, unlocks it and
+# authenticates every block, copies a directory tree in and reads it back, runs the example
+# program twice (its state survives the restart), and runs a short benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -16,5 +17,18 @@ build/tools/vdisk-create demo/demo.vdisk --capacity 64M --dry-run
 build/tools/vdisk-create demo/demo.vdisk --capacity 64M --key-file demo/demo.key --force
 build/tools/vdisk info demo/demo.vdisk
 build/tools/vdisk inspect demo/demo.vdisk --key-file demo/demo.key --verify
+# Files: copy a host tree in, list it, read a file back, compare the whole tree, show the space.
+build/tools/vdisk import demo/demo.vdisk docs /docs --key-file demo/demo.key
+build/tools/vdisk ls demo/demo.vdisk / -l -R --key-file demo/demo.key
+build/tools/vdisk cat demo/demo.vdisk /docs/DESIGN.md --key-file demo/demo.key | head -5
+rm -rf demo/export
+build/tools/vdisk export demo/demo.vdisk /docs demo/export --key-file demo/demo.key
+diff -r docs demo/export
+build/tools/vdisk df demo/demo.vdisk --key-file demo/demo.key
+# An enclave-style program: mounts at boot, keeps a counter across restarts, /tmp in memory.
+rm -f demo/counter.vdisk
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > demo/counter.key
+build/examples/counter_cpp demo/counter.vdisk demo/counter.key
+build/examples/counter_c demo/counter.vdisk demo/counter.key
 # The data path: a short benchmark of the Disk against a plain file on the same disk.
 build/bench/vdisk-bench --dir demo/bench --size-mib 32 --random-ops 1024 --repeat 1 --skip-large-mount
