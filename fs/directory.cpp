@@ -158,6 +158,21 @@ Status Volume::dir_table_set(Inode& dir, DirHeader& h, uint64_t index, uint64_t 
   return Status::Ok();
 }
 
+Result<uint64_t> Volume::dir_bucket_of(Inode& dir, std::string_view name, DirHeader* h) {
+  VDISK_ASSIGN_OR_RETURN(Block * hb, dir_block(dir, 0, false));
+  VDISK_ASSIGN_OR_RETURN(*h, read_header(*hb));
+  const uint64_t hash = name_hash(sb_.hash_seed, name);
+  return dir_table_get(dir, *h, hash & ((uint64_t{1} << h->depth) - 1));
+}
+
+Status Volume::dir_write_header(Inode& dir, const DirHeader& h) {
+  VDISK_ASSIGN_OR_RETURN(Block * hb, dir_block(dir, 0, false));
+  write_header(*hb, h);
+  VDISK_ASSIGN_OR_RETURN(uint64_t lba, tree_lookup(dir, 0));
+  mark_dirty(lba);
+  return Status::Ok();
+}
+
 Status Volume::dir_init(Inode& dir) {
   VDISK_ASSIGN_OR_RETURN(Block * hb, dir_block(dir, 0, true));
   DirHeader h;
@@ -178,10 +193,8 @@ struct Located {
 }  // namespace
 
 Result<std::optional<DirLookup>> Volume::dir_find(Inode& dir, std::string_view name) {
-  VDISK_ASSIGN_OR_RETURN(Block * hb, dir_block(dir, 0, false));
-  VDISK_ASSIGN_OR_RETURN(DirHeader h, read_header(*hb));
-  const uint64_t hash = name_hash(sb_.hash_seed, name);
-  VDISK_ASSIGN_OR_RETURN(uint64_t bucket, dir_table_get(dir, h, hash & ((uint64_t{1} << h.depth) - 1)));
+  DirHeader h;
+  VDISK_ASSIGN_OR_RETURN(uint64_t bucket, dir_bucket_of(dir, name, &h));
   VDISK_ASSIGN_OR_RETURN(Block * bb, dir_block(dir, bucket, false));
   BucketView view{bb};
   if (!view.valid()) return corrupt_dir(fmt::format("bucket {} is damaged", bucket));
@@ -231,10 +244,7 @@ Status Volume::dir_split(Inode& dir, uint64_t bucket_fblock) {
       }
     }
     ++h.depth;
-    VDISK_ASSIGN_OR_RETURN(hb, dir_block(dir, 0, false));
-    write_header(*hb, h);
-    VDISK_ASSIGN_OR_RETURN(uint64_t hl, tree_lookup(dir, 0));
-    mark_dirty(hl);
+    VDISK_RETURN_IF_ERROR(dir_write_header(dir, h));
   }
   // Move the entries whose hash has bit `local` set into a new bucket.
   const uint64_t new_fblock = h.buckets + 1;
@@ -261,10 +271,7 @@ Status Volume::dir_split(Inode& dir, uint64_t bucket_fblock) {
   VDISK_ASSIGN_OR_RETURN(uint64_t ol, tree_lookup(dir, bucket_fblock));
   mark_dirty(ol);
   h.buckets = new_fblock;
-  VDISK_ASSIGN_OR_RETURN(hb, dir_block(dir, 0, false));
-  write_header(*hb, h);
-  VDISK_ASSIGN_OR_RETURN(uint64_t hl, tree_lookup(dir, 0));
-  mark_dirty(hl);
+  VDISK_RETURN_IF_ERROR(dir_write_header(dir, h));
   // Table entries that pointed at the old bucket and have bit `local` set now point at the new one.
   for (uint64_t i = low | (uint64_t{1} << local); i < (uint64_t{1} << h.depth); i += uint64_t{1} << (local + 1))
     VDISK_RETURN_IF_ERROR(dir_table_set(dir, h, i, new_fblock));
@@ -289,27 +296,20 @@ Status Volume::dir_prepare(Inode& dir, std::string_view name) {
 
 Status Volume::dir_insert(Inode& dir, std::string_view name, uint64_t ino, uint32_t type) {
   VDISK_RETURN_IF_ERROR(dir_prepare(dir, name));
-  VDISK_ASSIGN_OR_RETURN(Block * hb, dir_block(dir, 0, false));
-  VDISK_ASSIGN_OR_RETURN(DirHeader h, read_header(*hb));
-  const uint64_t hash = name_hash(sb_.hash_seed, name);
-  VDISK_ASSIGN_OR_RETURN(uint64_t bucket, dir_table_get(dir, h, hash & ((uint64_t{1} << h.depth) - 1)));
+  DirHeader h;
+  VDISK_ASSIGN_OR_RETURN(uint64_t bucket, dir_bucket_of(dir, name, &h));
   VDISK_ASSIGN_OR_RETURN(Block * bb, dir_block(dir, bucket, false));
   BucketView{bb}.append(name, ino, type);
   VDISK_ASSIGN_OR_RETURN(uint64_t bl, tree_lookup(dir, bucket));
   mark_dirty(bl);
   ++h.entries;
-  VDISK_ASSIGN_OR_RETURN(hb, dir_block(dir, 0, false));
-  write_header(*hb, h);
-  VDISK_ASSIGN_OR_RETURN(uint64_t hl, tree_lookup(dir, 0));
-  mark_dirty(hl);
+  VDISK_RETURN_IF_ERROR(dir_write_header(dir, h));
   return Status::Ok();
 }
 
 Status Volume::dir_set(Inode& dir, std::string_view name, uint64_t ino, uint32_t type) {
-  VDISK_ASSIGN_OR_RETURN(Block * hb, dir_block(dir, 0, false));
-  VDISK_ASSIGN_OR_RETURN(DirHeader h, read_header(*hb));
-  const uint64_t hash = name_hash(sb_.hash_seed, name);
-  VDISK_ASSIGN_OR_RETURN(uint64_t bucket, dir_table_get(dir, h, hash & ((uint64_t{1} << h.depth) - 1)));
+  DirHeader h;
+  VDISK_ASSIGN_OR_RETURN(uint64_t bucket, dir_bucket_of(dir, name, &h));
   VDISK_ASSIGN_OR_RETURN(Block * bb, dir_block(dir, bucket, false));
   BucketView view{bb};
   bool found = false;
@@ -327,10 +327,8 @@ Status Volume::dir_set(Inode& dir, std::string_view name, uint64_t ino, uint32_t
 }
 
 Status Volume::dir_erase(uint64_t dir_ino, Inode& dir, std::string_view name) {
-  VDISK_ASSIGN_OR_RETURN(Block * hb, dir_block(dir, 0, false));
-  VDISK_ASSIGN_OR_RETURN(DirHeader h, read_header(*hb));
-  const uint64_t hash = name_hash(sb_.hash_seed, name);
-  VDISK_ASSIGN_OR_RETURN(uint64_t bucket, dir_table_get(dir, h, hash & ((uint64_t{1} << h.depth) - 1)));
+  DirHeader h;
+  VDISK_ASSIGN_OR_RETURN(uint64_t bucket, dir_bucket_of(dir, name, &h));
   VDISK_ASSIGN_OR_RETURN(Block * bb, dir_block(dir, bucket, false));
   BucketView view{bb};
   size_t at = 0;
@@ -344,16 +342,13 @@ Status Volume::dir_erase(uint64_t dir_ino, Inode& dir, std::string_view name) {
   VDISK_ASSIGN_OR_RETURN(uint64_t bl, tree_lookup(dir, bucket));
   mark_dirty(bl);
   --h.entries;
-  VDISK_ASSIGN_OR_RETURN(hb, dir_block(dir, 0, false));
-  write_header(*hb, h);
-  VDISK_ASSIGN_OR_RETURN(uint64_t hl0, tree_lookup(dir, 0));
-  mark_dirty(hl0);
+  VDISK_RETURN_IF_ERROR(dir_write_header(dir, h));
   if (h.entries == 0 && h.buckets > 1) {
     // An emptied large directory shrinks back to one bucket: reset the header and first bucket,
     // then free the blocks nothing refers to any more.
     h = DirHeader{};
     h.buckets = 1;
-    VDISK_ASSIGN_OR_RETURN(hb, dir_block(dir, 0, false));
+    VDISK_ASSIGN_OR_RETURN(Block * hb, dir_block(dir, 0, false));
     hb->fill(0);
     write_header(*hb, h);
     le::put_u32(*hb, kInlineTableOffset, 1);

@@ -344,11 +344,12 @@ Status Vfs::unlink(std::string_view path) {
 
 Status Vfs::rename(std::string_view from, std::string_view to) {
   std::lock_guard lock(mu_);
+  // Both paths are resolved before either is judged, as Linux does.
   auto rf = resolve(from, false);
   if (!rf.ok()) return path_error(from, rf.status());
-  if (rf->node.ino == 0) return path_error(from, Status::Errno(ENOENT, "no such file or directory"));
   auto rt = resolve(to, false);
   if (!rt.ok()) return path_error(to, rt.status());
+  if (rf->node.ino == 0) return path_error(from, Status::Errno(ENOENT, "no such file or directory"));
   if (is_mount_point(rf->node) || is_mount_point(rt->node) || rf->name.empty() || rt->name.empty())
     return path_error(from, Status::Errno(EBUSY, "cannot rename a mount point, '/', '.' or '..'"));
   if (rf->parent.vol != rt->parent.vol)

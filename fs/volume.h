@@ -159,6 +159,9 @@ class Volume {
   Result<uint64_t> dir_table_get(Inode& dir, const DirHeader& h, uint64_t index);
   Status dir_table_set(Inode& dir, DirHeader& h, uint64_t index, uint64_t bucket);
   Status dir_split(Inode& dir, uint64_t bucket_fblock);
+  // The bucket (file block) that holds or would hold `name`; fills *h with the header.
+  Result<uint64_t> dir_bucket_of(Inode& dir, std::string_view name, DirHeader* h);
+  Status dir_write_header(Inode& dir, const DirHeader& h);
 
   std::unique_ptr<BlockDevice> dev_;
   VolumeOptions options_;

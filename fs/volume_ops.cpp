@@ -160,10 +160,6 @@ Status Volume::rename(uint64_t src_dir, std::string_view src_name, uint64_t dst_
   VDISK_ASSIGN_OR_RETURN(auto dst, dir_find(ddir, dst_name));
   if (dst && dst->ino == src->ino) return Status::Ok();  // the same file: nothing to do
   const bool src_is_dir = src->type == kTypeDir;
-  if (dst) {
-    if (src_is_dir && dst->type != kTypeDir) return Status::Errno(ENOTDIR, "not a directory");
-    if (!src_is_dir && dst->type == kTypeDir) return Status::Errno(EISDIR, "is a directory");
-  }
   if (src_is_dir && !same_dir) {
     // Refuse to move a directory under itself: walk up from the destination to the root.
     for (uint64_t cur = dst_dir;;) {
@@ -173,6 +169,10 @@ Status Volume::rename(uint64_t src_dir, std::string_view src_name, uint64_t dst_
       if (up == cur) break;
       cur = up;
     }
+  }
+  if (dst) {
+    if (src_is_dir && dst->type != kTypeDir) return Status::Errno(ENOTDIR, "not a directory");
+    if (!src_is_dir && dst->type == kTypeDir) return Status::Errno(EISDIR, "is a directory");
   }
   std::optional<Inode> victim;
   if (dst) {

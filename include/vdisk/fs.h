@@ -15,9 +15,11 @@
 // Durability: changes are buffered; fsync, fdatasync and sync commit the Disk (one commit covers
 // every dirty file: group commit), unmount commits, and an optional interval commits in the
 // background. After a crash the image holds exactly the state of the last commit: no operation is
-// ever half-applied. When the Disk's spare slots for uncommitted changes run low, the filesystem
-// commits on its own between two operations (never inside one), so a commit can happen earlier
-// than the caller asked; stats().commits counts them all.
+// ever half-applied. When the Disk's free slots for uncommitted changes run low, the filesystem
+// commits on its own (FsOptions::automatic_commits) at a consistent point: between two
+// operations, or between the chunks (up to 1 MiB) of one large write or truncate. A crash after
+// such a commit can leave a large write partly applied, as a crash during write(2) can on any
+// POSIX filesystem; metadata is always whole. stats().commits counts every commit.
 //
 // Permissions: mode bits, uid and gid are stored and reported but not enforced (the enclave is a
 // single principal). Timestamps come from MountOptions::clock (enclave time is untrusted: callers
