@@ -335,7 +335,13 @@ Result<Inode> Volume::get_inode(uint64_t ino) {
   VDISK_ASSIGN_OR_RETURN(uint64_t lba, tree_lookup(sb_.inode_table, ino / kInodesPerBlock));
   if (lba == 0) return corrupt(fmt::format("inode {} lies in a missing inode-table block", ino));
   VDISK_ASSIGN_OR_RETURN(Block * b, meta(lba));
-  return Inode::decode(std::span<const uint8_t>(b->data() + (ino % kInodesPerBlock) * kInodeSize, kInodeSize));
+  Inode n = Inode::decode(std::span<const uint8_t>(b->data() + (ino % kInodesPerBlock) * kInodeSize, kInodeSize));
+  // Checked before any field is used to address blocks or lists.
+  if (n.height > kMaxTreeHeight || n.root >= sb_.capacity_blocks || n.next >= sb_.inode_slots ||
+      (n.mode != 0 && !is_reg(n.mode) && !is_dir(n.mode) && !is_lnk(n.mode)) ||
+      (is_dir(n.mode) && (n.parent == 0 || n.parent >= sb_.inode_slots)))
+    return corrupt(fmt::format("inode {} has out-of-range fields", ino));
+  return n;
 }
 
 Status Volume::put_inode(uint64_t ino, const Inode& inode) {
