@@ -14,6 +14,7 @@
 #include <limits>
 #include <memory>
 #include <new>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -32,6 +33,7 @@ namespace {
 static_assert(sizeof(vd_stat_t) == 88, "vd_stat layout is part of the ABI");
 static_assert(sizeof(vd_statfs_t) == 56, "vd_statfs_t layout is part of the ABI");
 static_assert(sizeof(vd_dirent) == 272, "vd_dirent layout is part of the ABI");
+static_assert(sizeof(vd_timespec) == 16 && offsetof(vd_timespec, nsec) == 8, "vd_timespec layout is part of the ABI");
 static_assert(std::is_standard_layout_v<vd_mount_options>);
 static_assert(VD_S_IFDIR == 0040000 && VD_S_IFREG == 0100000 && VD_S_IFLNK == 0120000);
 
@@ -247,6 +249,7 @@ vdisk::Result<vdisk::MountOptions> to_mount_options(const vd_mount_options& o) {
 bool bad_fs(const vd_fs* fs) { return fs == nullptr || fs->impl == nullptr; }
 
 constexpr size_t kMaxIo = static_cast<size_t>(std::numeric_limits<ssize_t>::max());
+constexpr uint32_t kNanosPerSecond = 1000000000u;
 
 }  // namespace
 
@@ -536,6 +539,67 @@ ssize_t vd_readlink(vd_fs* fs, const char* path, char* buf, size_t bufsize) {
     std::memcpy(buf, target->data(), n);
     if (n < bufsize) buf[n] = '\0';
     return static_cast<ssize_t>(n);
+  });
+}
+
+int vd_link(vd_fs* fs, const char* existing, const char* new_path) {
+  constexpr const char* fn = "vd_link";
+  if (bad_fs(fs)) return invalid(fn, "fs is NULL");
+  if (existing == nullptr) return invalid(fn, "existing is NULL");
+  if (new_path == nullptr) return invalid(fn, "new_path is NULL");
+  return guard<int>(fn, [&]() -> int {
+    vdisk::Status status = fs->impl->link(existing, new_path);
+    return status.ok() ? 0 : fail_path(fn, status, existing);
+  });
+}
+
+int vd_truncate(vd_fs* fs, const char* path, int64_t size) {
+  constexpr const char* fn = "vd_truncate";
+  if (bad_fs(fs)) return invalid(fn, "fs is NULL");
+  if (path == nullptr) return invalid(fn, "path is NULL");
+  if (size < 0) return invalid(fn, std::string(path) + ": size " + std::to_string(size) + " is negative");
+  return guard<int>(fn, [&]() -> int {
+    vdisk::Status status = fs->impl->truncate(path, static_cast<uint64_t>(size));
+    return status.ok() ? 0 : fail_path(fn, status, path);
+  });
+}
+
+int vd_chmod(vd_fs* fs, const char* path, uint32_t mode) {
+  constexpr const char* fn = "vd_chmod";
+  if (bad_fs(fs)) return invalid(fn, "fs is NULL");
+  if (path == nullptr) return invalid(fn, "path is NULL");
+  return guard<int>(fn, [&]() -> int {
+    vdisk::Status status = fs->impl->chmod(path, mode & 07777);
+    return status.ok() ? 0 : fail_path(fn, status, path);
+  });
+}
+
+int vd_chown(vd_fs* fs, const char* path, uint32_t uid, uint32_t gid) {
+  constexpr const char* fn = "vd_chown";
+  if (bad_fs(fs)) return invalid(fn, "fs is NULL");
+  if (path == nullptr) return invalid(fn, "path is NULL");
+  return guard<int>(fn, [&]() -> int {
+    vdisk::Status status = fs->impl->chown(path, uid, gid);
+    return status.ok() ? 0 : fail_path(fn, status, path);
+  });
+}
+
+int vd_utimens(vd_fs* fs, const char* path, const vd_timespec* atime, const vd_timespec* mtime) {
+  constexpr const char* fn = "vd_utimens";
+  if (bad_fs(fs)) return invalid(fn, "fs is NULL");
+  if (path == nullptr) return invalid(fn, "path is NULL");
+  for (const auto& [name, t] : {std::pair{"atime", atime}, std::pair{"mtime", mtime}}) {
+    if (t != nullptr && t->nsec >= kNanosPerSecond)
+      return invalid(fn, std::string(path) + ": " + name + "->nsec " + std::to_string(t->nsec) +
+                             " is not below 1000000000");
+  }
+  return guard<int>(fn, [&]() -> int {
+    auto to_cpp = [](const vd_timespec* t) -> std::optional<vdisk::Timespec> {
+      if (t == nullptr) return std::nullopt;
+      return vdisk::Timespec{t->sec, t->nsec};
+    };
+    vdisk::Status status = fs->impl->utimens(path, to_cpp(atime), to_cpp(mtime));
+    return status.ok() ? 0 : fail_path(fn, status, path);
   });
 }
 

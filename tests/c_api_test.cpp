@@ -9,7 +9,9 @@
 #include <chrono>
 #include <climits>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <set>
@@ -612,6 +614,157 @@ TEST_CASE("c api: directories and names and symlinks and statfs", "[c-api]") {
   CHECK(vd_statfs(fs, "/missing", &tmp) == -ENOENT);
 }
 
+TEST_CASE("c api: link, truncate, chmod, chown and utimens and their errors", "[c-api]") {
+  TempDir dir;
+  std::string image = dir.file("disk.img");
+  auto key = raw_key(12);
+  vd_mount_options o = image_options(image, key);
+  vd_stat_t st;
+  vd_stat_t st2;
+  {
+    Mount m(o);
+    vd_fs* fs = m.get();
+    put(fs, "/f", "hello");
+    REQUIRE(vd_mkdir(fs, "/d", 0755) == 0);
+
+    // link: a second name of the same inode; the data outlives the first name.
+    REQUIRE(vd_link(fs, "/f", "/d/g") == 0);
+    REQUIRE(vd_stat(fs, "/f", &st) == 0);
+    REQUIRE(vd_stat(fs, "/d/g", &st2) == 0);
+    CHECK(st.ino == st2.ino);
+    CHECK(st.nlink == 2);
+    CHECK(get(fs, "/d/g") == "hello");
+    CHECK(vd_link(fs, "/f", "/d/g") == -EEXIST);
+    CHECK(last_error_has("vd_link"));
+    CHECK(last_error_has("/d/g"));
+    CHECK(vd_link(fs, "/missing", "/x") == -ENOENT);
+    CHECK(last_error_has("/missing"));
+    CHECK(vd_link(fs, "/f", "/nodir/x") == -ENOENT);
+    CHECK(vd_link(fs, "/d", "/d2") == -EPERM);
+    CHECK(last_error_has("/d"));
+    CHECK(vd_stat(fs, "/d2", &st) == -ENOENT);
+    CHECK(vd_link(fs, "/f", "/tmp/f") == -EXDEV);
+    CHECK(vd_stat(fs, "/tmp/f", &st) == -ENOENT);
+    put(fs, "/tmp/t", "temp");
+    CHECK(vd_link(fs, "/tmp/t", "/t") == -EXDEV);
+    CHECK(vd_stat(fs, "/t", &st) == -ENOENT);
+    REQUIRE(vd_unlink(fs, "/f") == 0);
+    REQUIRE(vd_stat(fs, "/d/g", &st) == 0);
+    CHECK(st.nlink == 1);
+    CHECK(get(fs, "/d/g") == "hello");
+    // A symlink is linked itself, not its target.
+    REQUIRE(vd_symlink(fs, "/d/g", "/s") == 0);
+    REQUIRE(vd_link(fs, "/s", "/s2") == 0);
+    REQUIRE(vd_lstat(fs, "/s2", &st) == 0);
+    CHECK((st.mode & VD_S_IFMT) == VD_S_IFLNK);
+
+    // truncate: shrinks, grows with zeros, follows a final symlink.
+    REQUIRE(vd_truncate(fs, "/d/g", 2) == 0);
+    REQUIRE(vd_stat(fs, "/d/g", &st) == 0);
+    CHECK(st.size == 2);
+    CHECK(get(fs, "/d/g") == "he");
+    REQUIRE(vd_truncate(fs, "/s", 10000) == 0);
+    REQUIRE(vd_stat(fs, "/d/g", &st) == 0);
+    CHECK(st.size == 10000);
+    CHECK(get(fs, "/d/g") == "he" + std::string(9998, '\0'));
+    REQUIRE(vd_lstat(fs, "/s", &st) == 0);
+    CHECK(st.size == 4);  // the symlink itself is untouched
+    CHECK(vd_truncate(fs, "/d", 0) == -EISDIR);
+    CHECK(last_error_has("vd_truncate"));
+    CHECK(last_error_has("/d"));
+    CHECK(vd_truncate(fs, "/missing", 0) == -ENOENT);
+    CHECK(vd_truncate(fs, "/d/g", -1) == -EINVAL);
+    CHECK(last_error_has("size -1 is negative"));
+    CHECK(vd_truncate(fs, "/d/g", (int64_t{1} << 44) + 1) == -EFBIG);
+    REQUIRE(vd_stat(fs, "/d/g", &st) == 0);
+    CHECK(st.size == 10000);  // failed calls changed nothing
+
+    // chmod: permission bits only; the type stays.
+    REQUIRE(vd_chmod(fs, "/d/g", 0600) == 0);
+    REQUIRE(vd_stat(fs, "/d/g", &st) == 0);
+    CHECK(st.mode == (VD_S_IFREG | 0600));
+    REQUIRE(vd_chmod(fs, "/s", VD_S_IFDIR | 04751) == 0);  // follows /s to /d/g
+    REQUIRE(vd_stat(fs, "/d/g", &st) == 0);
+    CHECK(st.mode == (VD_S_IFREG | 04751));
+    REQUIRE(vd_chmod(fs, "/d", 0700) == 0);
+    REQUIRE(vd_stat(fs, "/d", &st) == 0);
+    CHECK(st.mode == (VD_S_IFDIR | 0700));
+    CHECK(vd_chmod(fs, "/missing", 0600) == -ENOENT);
+    CHECK(last_error_has("vd_chmod: "));
+    CHECK(last_error_has("/missing"));
+
+    // chown: both ids stored as given.
+    REQUIRE(vd_chown(fs, "/d/g", 1000, 2000) == 0);
+    REQUIRE(vd_stat(fs, "/d/g", &st) == 0);
+    CHECK(st.uid == 1000);
+    CHECK(st.gid == 2000);
+    REQUIRE(vd_chown(fs, "/d/g", UINT32_MAX, 7) == 0);
+    REQUIRE(vd_stat(fs, "/d/g", &st) == 0);
+    CHECK(st.uid == UINT32_MAX);
+    CHECK(st.gid == 7);
+    CHECK(vd_chown(fs, "/missing", 1, 1) == -ENOENT);
+    CHECK(last_error_has("vd_chown: "));
+    CHECK(last_error_has("/missing"));
+
+    // utimens: both, then each alone (NULL keeps the other); ctime becomes now.
+    const vd_timespec a = {1000, 5};
+    const vd_timespec mt = {2000, 999999999};
+    const int64_t before = static_cast<int64_t>(std::time(nullptr));
+    REQUIRE(vd_utimens(fs, "/d/g", &a, &mt) == 0);
+    REQUIRE(vd_stat(fs, "/d/g", &st) == 0);
+    CHECK(st.atime_sec == 1000);
+    CHECK(st.atime_nsec == 5);
+    CHECK(st.mtime_sec == 2000);
+    CHECK(st.mtime_nsec == 999999999);
+    CHECK(st.ctime_sec >= before);
+    const vd_timespec negative = {-5, 1};
+    REQUIRE(vd_utimens(fs, "/d/g", nullptr, &negative) == 0);
+    REQUIRE(vd_stat(fs, "/d/g", &st) == 0);
+    CHECK(st.atime_sec == 1000);
+    CHECK(st.atime_nsec == 5);
+    CHECK(st.mtime_sec == -5);
+    CHECK(st.mtime_nsec == 1);
+    const vd_timespec a2 = {3000, 0};
+    REQUIRE(vd_utimens(fs, "/s", &a2, nullptr) == 0);  // follows /s to /d/g
+    REQUIRE(vd_stat(fs, "/d/g", &st) == 0);
+    CHECK(st.atime_sec == 3000);
+    CHECK(st.atime_nsec == 0);
+    CHECK(st.mtime_sec == -5);
+    REQUIRE(vd_utimens(fs, "/d/g", nullptr, nullptr) == 0);
+    REQUIRE(vd_stat(fs, "/d/g", &st) == 0);
+    CHECK(st.atime_sec == 3000);
+    CHECK(st.mtime_sec == -5);
+    const vd_timespec bad = {1, 1000000000};
+    CHECK(vd_utimens(fs, "/d/g", &bad, &mt) == -EINVAL);
+    CHECK(last_error_has("vd_utimens: /d/g: atime->nsec 1000000000"));
+    CHECK(vd_utimens(fs, "/d/g", nullptr, &bad) == -EINVAL);
+    CHECK(last_error_has("mtime->nsec 1000000000"));
+    const vd_timespec worse = {1, UINT32_MAX};
+    CHECK(vd_utimens(fs, "/d/g", &a, &worse) == -EINVAL);
+    REQUIRE(vd_stat(fs, "/d/g", &st) == 0);
+    CHECK(st.atime_sec == 3000);  // a rejected call changes neither time
+    CHECK(st.mtime_sec == -5);
+    CHECK(vd_utimens(fs, "/missing", &a, &mt) == -ENOENT);
+    CHECK(last_error_has("vd_utimens: "));
+    CHECK(last_error_has("/missing"));
+    REQUIRE(m.unmount() == 0);
+  }
+  // Everything above was committed by the unmount.
+  Mount m(o);
+  REQUIRE(vd_stat(m.get(), "/d/g", &st) == 0);
+  CHECK(st.nlink == 1);
+  CHECK(st.size == 10000);
+  CHECK(st.mode == (VD_S_IFREG | 04751));
+  CHECK(st.uid == UINT32_MAX);
+  CHECK(st.gid == 7);
+  CHECK(st.atime_sec == 3000);
+  CHECK(st.mtime_sec == -5);
+  CHECK(st.mtime_nsec == 1);
+  REQUIRE(vd_lstat(m.get(), "/s2", &st) == 0);
+  CHECK(st.nlink == 2);
+  CHECK(vd_stat(m.get(), "/f", &st) == -ENOENT);
+}
+
 TEST_CASE("c api: NULL pointers and bad sizes give EINVAL naming the argument", "[c-api]") {
   TempDir dir;
   std::string image = dir.file("disk.img");
@@ -651,6 +804,13 @@ TEST_CASE("c api: NULL pointers and bad sizes give EINVAL naming the argument", 
   CHECK(vd_opendir(nullptr, "/") == -EINVAL);
   CHECK(vd_readdir(nullptr, 0, &e) == -EINVAL);
   CHECK(vd_closedir(nullptr, 0) == -EINVAL);
+  const vd_timespec ts = {0, 0};
+  CHECK(vd_link(nullptr, "/a", "/b") == -EINVAL);
+  CHECK(vd_truncate(nullptr, "/a", 0) == -EINVAL);
+  CHECK(vd_chmod(nullptr, "/a", 0644) == -EINVAL);
+  CHECK(vd_chown(nullptr, "/a", 0, 0) == -EINVAL);
+  CHECK(vd_utimens(nullptr, "/a", &ts, &ts) == -EINVAL);
+  CHECK(last_error_has("vd_utimens: fs is NULL"));
 
   CHECK(vd_stat(fs, nullptr, &st) == -EINVAL);
   CHECK(vd_stat(fs, "/", nullptr) == -EINVAL);
@@ -668,6 +828,18 @@ TEST_CASE("c api: NULL pointers and bad sizes give EINVAL naming the argument", 
   CHECK(vd_symlink(fs, "/a", nullptr) == -EINVAL);
   CHECK(vd_readlink(fs, nullptr, buf, sizeof buf) == -EINVAL);
   CHECK(vd_opendir(fs, nullptr) == -EINVAL);
+  CHECK(vd_link(fs, nullptr, "/b") == -EINVAL);
+  CHECK(last_error_has("vd_link: existing is NULL"));
+  CHECK(vd_link(fs, "/a", nullptr) == -EINVAL);
+  CHECK(last_error_has("vd_link: new_path is NULL"));
+  CHECK(vd_truncate(fs, nullptr, 0) == -EINVAL);
+  CHECK(last_error_has("vd_truncate: path is NULL"));
+  CHECK(vd_chmod(fs, nullptr, 0644) == -EINVAL);
+  CHECK(last_error_has("vd_chmod: path is NULL"));
+  CHECK(vd_chown(fs, nullptr, 0, 0) == -EINVAL);
+  CHECK(last_error_has("vd_chown: path is NULL"));
+  CHECK(vd_utimens(fs, nullptr, &ts, &ts) == -EINVAL);
+  CHECK(last_error_has("vd_utimens: path is NULL"));
 
   int fd = vd_open(fs, "/f", O_RDWR | O_CREAT, 0644);
   REQUIRE(fd >= 0);
@@ -785,6 +957,12 @@ TEST_CASE("c api: read-only mount refuses writes with EROFS", "[c-api]") {
     CHECK(vd_open(fs, "/f", O_WRONLY, 0) == -EROFS);
     CHECK(vd_mkdir(fs, "/d", 0755) == -EROFS);
     CHECK(vd_unlink(fs, "/f") == -EROFS);
+    CHECK(vd_link(fs, "/f", "/g") == -EROFS);
+    CHECK(vd_truncate(fs, "/f", 0) == -EROFS);
+    CHECK(vd_chmod(fs, "/f", 0600) == -EROFS);
+    CHECK(vd_chown(fs, "/f", 1, 1) == -EROFS);
+    const vd_timespec t = {1, 0};
+    CHECK(vd_utimens(fs, "/f", &t, &t) == -EROFS);
     vd_statfs_t sfs;
     REQUIRE(vd_statfs(fs, "/", &sfs) == 0);
     CHECK(sfs.read_only == 1);

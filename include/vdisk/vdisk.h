@@ -7,8 +7,9 @@
  * Conventions, for every function below unless it says otherwise:
  *  - Return values: 0 or a non-negative value on success, -errno on failure (-ENOENT, -EEXIST,
  *    -ENOTDIR, -EISDIR, -ENOTEMPTY, -ENOSPC, -EXDEV, -EBADF, -EINVAL, -ENAMETOOLONG, -EROFS,
- *    -ELOOP, -EFBIG, -EMLINK, -EIO for integrity failures, -EACCES for a wrong key, -EBUSY for an
- *    image in use by another writer or a mount point ("/tmp") given to rmdir or rename, -ENOMEM).
+ *    -ELOOP, -EFBIG, -EMLINK, -EPERM (vd_link of a directory), -EIO for integrity failures,
+ *    -EACCES for a wrong key, -EBUSY for an image in use by another writer or a mount point
+ *    ("/tmp") given to rmdir or rename, -ENOMEM).
  *    errno itself is never set.
  *  - On failure the detailed message (naming the path or the image) is kept for the calling
  *    thread: see vd_last_error. Success leaves it unchanged.
@@ -194,6 +195,28 @@ typedef struct vd_statfs_s {
 /* Statistics of the mount holding path ("/" or "/tmp"). */
 int vd_statfs(vd_fs* fs, const char* path, vd_statfs_t* out);
 
+/* A time for vd_utimens: seconds since the Unix epoch (may be negative) and nanoseconds. */
+typedef struct vd_timespec {
+  int64_t sec;
+  uint32_t nsec; /* 0..999999999 */
+} vd_timespec;
+
+/* truncate(2): sets the size of the file at path (a final symlink is followed) to size >= 0,
+ * zero-filling when it grows; the file need not be open. -EISDIR for a directory, -EFBIG beyond
+ * the largest file size (16 TiB), -ENOENT, -EROFS, -ENOSPC. */
+int vd_truncate(vd_fs* fs, const char* path, int64_t size);
+/* chmod(2): sets the permission bits (mode & 07777; the type bits of mode are ignored and the
+ * file keeps its type). A final symlink is followed. Stored, not enforced. */
+int vd_chmod(vd_fs* fs, const char* path, uint32_t mode);
+/* chown(2): sets the owner and group. Both are stored as given: (uint32_t)-1 is a value, not
+ * "unchanged". A final symlink is followed. Stored, not enforced. */
+int vd_chown(vd_fs* fs, const char* path, uint32_t uid, uint32_t gid);
+/* utimensat(2) without flags: sets the access and modification times of path (a final symlink is
+ * followed) and sets its ctime to now. A NULL atime or mtime leaves that time unchanged (both
+ * NULL: only ctime changes). -EINVAL when a given nsec is 1000000000 or more (nothing changes);
+ * UTIME_NOW and UTIME_OMIT are not understood. */
+int vd_utimens(vd_fs* fs, const char* path, const vd_timespec* atime, const vd_timespec* mtime);
+
 /* ---- names -------------------------------------------------------------------------------- */
 
 int vd_mkdir(vd_fs* fs, const char* path, uint32_t mode);
@@ -211,6 +234,10 @@ int vd_symlink(vd_fs* fs, const char* target, const char* link_path);
  * truncation). When the whole target fits with room to spare, a NUL is written after it.
  * -EINVAL when path is not a symbolic link, or buf is NULL, or bufsize is 0. */
 ssize_t vd_readlink(vd_fs* fs, const char* path, char* buf, size_t bufsize);
+/* link(2): creates new_path, another name of the file existing (a symlink itself when existing is
+ * one: a final symlink is not followed). -EEXIST when new_path exists, -EPERM when existing is a
+ * directory, -EXDEV between "/" and "/tmp", -EMLINK at the link count limit, -ENOENT. */
+int vd_link(vd_fs* fs, const char* existing, const char* new_path);
 
 /* ---- directories -------------------------------------------------------------------------- */
 
