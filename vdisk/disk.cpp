@@ -38,29 +38,50 @@ uint64_t CsprngSource::uniform(uint64_t bound) {
 }
 
 std::span<uint8_t> WriteBatch::add(uint64_t slot) {
+  if (slots_.size() == capacity_blocks_) {
+    const size_t grown = std::max<size_t>(64, 2 * capacity_blocks_);
+    auto bigger = std::make_unique_for_overwrite<uint8_t[]>(grown * kBlockSize);
+    if (!slots_.empty()) std::memcpy(bigger.get(), bytes_.get(), slots_.size() * kBlockSize);
+    bytes_ = std::move(bigger);
+    capacity_blocks_ = grown;
+  }
   slots_.push_back(slot);
-  bytes_.resize(slots_.size() * kBlockSize);
-  return {bytes_.data() + (slots_.size() - 1) * kBlockSize, kBlockSize};
+  return {bytes_.get() + (slots_.size() - 1) * kBlockSize, kBlockSize};
 }
 
 Status WriteBatch::flush(BlockStore& store) {
   std::vector<size_t> order(slots_.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return slots_[a] < slots_[b]; });
-  std::vector<uint8_t> run;
+  Status status;
   size_t i = 0;
-  while (i < order.size()) {
+  while (i < order.size() && status.ok()) {
     size_t j = i + 1;
     while (j < order.size() && slots_[order[j]] == slots_[order[j - 1]] + 1) ++j;
-    run.resize((j - i) * kBlockSize);
-    for (size_t k = i; k < j; ++k)
-      std::memcpy(run.data() + (k - i) * kBlockSize, bytes_.data() + order[k] * kBlockSize, kBlockSize);
-    VDISK_RETURN_IF_ERROR(store.write(slots_[order[i]], run));
+    const size_t n = j - i;
+    if (n == 1) {
+      status = store.write(slots_[order[i]], std::span<const uint8_t>(bytes_.get() + order[i] * kBlockSize, kBlockSize));
+    } else {
+      if (n > run_capacity_blocks_) {
+        run_ = std::make_unique_for_overwrite<uint8_t[]>(n * kBlockSize);
+        run_capacity_blocks_ = n;
+      }
+      for (size_t k = i; k < j; ++k)
+        std::memcpy(run_.get() + (k - i) * kBlockSize, bytes_.get() + order[k] * kBlockSize, kBlockSize);
+      status = store.write(slots_[order[i]], std::span<const uint8_t>(run_.get(), n * kBlockSize));
+    }
     i = j;
   }
   slots_.clear();
-  bytes_.clear();
-  return Status::Ok();
+  if (capacity_blocks_ > kRetainBlocks) {
+    bytes_.reset();
+    capacity_blocks_ = 0;
+  }
+  if (run_capacity_blocks_ > kRetainBlocks) {
+    run_.reset();
+    run_capacity_blocks_ = 0;
+  }
+  return status;
 }
 
 // ---- construction / state ------------------------------------------------------------------
@@ -331,9 +352,9 @@ Status DiskImpl::enforce_budget() {
     if (clean.empty() && spill.empty()) break;  // only pinned metadata left: allowed to exceed
     for (CacheEntry* e : clean) cache_.erase(e);
     if (!spill.empty()) {
-      WriteBatch batch;
-      Status s = place_data(spill, batch);
-      if (s.ok()) s = batch.flush(*store_);
+      spill_batch_.clear();
+      Status s = place_data(spill, spill_batch_);
+      if (s.ok()) s = spill_batch_.flush(*store_);
       if (!s.ok()) return fail(s.with_context("spilling dirty blocks"));
       stats_.spilled_blocks += spill.size();
       for (CacheEntry* e : spill) cache_.erase(e);

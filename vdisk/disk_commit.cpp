@@ -194,7 +194,8 @@ Status DiskImpl::commit() {
 }
 
 Status DiskImpl::commit_locked() {
-  WriteBatch batch;
+  WriteBatch& batch = commit_batch_;
+  batch.clear();
   std::vector<CacheEntry*> data, trims;
   cache_.for_each([&](CacheEntry* e) {
     if (!e->dirty || e->level != 0 || kind_of(0, e->index) != format::BlockKind::kData) return;

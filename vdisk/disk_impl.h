@@ -27,16 +27,23 @@ class CsprngSource final : public oram::RandomSource {
   size_t used_ = buffer_.size();
 };
 
-// Sealed blocks waiting to be written: sorted by slot and written as contiguous runs.
+// Sealed blocks waiting to be written: sorted by slot and written as contiguous runs. Buffers
+// are reused across flushes (up to kRetainBlocks) and never zero-filled: every block handed out
+// by add() is completely overwritten by the caller before flush().
 class WriteBatch {
  public:
   std::span<uint8_t> add(uint64_t slot);  // a kBlockSize buffer to seal into
   size_t size() const { return slots_.size(); }
   Status flush(BlockStore& store);        // writes everything, then empties the batch
+  void clear() { slots_.clear(); }        // drops what an earlier failed attempt left
 
  private:
+  static constexpr size_t kRetainBlocks = 2048;  // 8 MiB kept between flushes
   std::vector<uint64_t> slots_;
-  std::vector<uint8_t> bytes_;
+  std::unique_ptr<uint8_t[]> bytes_;
+  size_t capacity_blocks_ = 0;
+  std::unique_ptr<uint8_t[]> run_;
+  size_t run_capacity_blocks_ = 0;
 };
 
 class DiskImpl final : public Disk {
@@ -131,6 +138,8 @@ class DiskImpl final : public Disk {
   uint64_t session_base_sealed_ = 0;        // blocks_sealed of the commit this session started from
 
   CacheStats stats_;
+  WriteBatch spill_batch_;   // enforce_budget()
+  WriteBatch commit_batch_;  // commit_locked()
 };
 
 }  // namespace vdisk
