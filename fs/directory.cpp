@@ -117,16 +117,27 @@ void write_header(Block& b, const Volume::DirHeader& h) {
 }  // namespace
 
 Result<Block*> Volume::dir_block(Inode& dir, uint64_t fblock, bool create) {
+  return dir_block_at(dir, fblock, create, false);
+}
+
+Result<Block*> Volume::dir_block_mut(Inode& dir, uint64_t fblock, bool create) {
+  return dir_block_at(dir, fblock, create, true);
+}
+
+Result<Block*> Volume::dir_block_at(Inode& dir, uint64_t fblock, bool create, bool for_write) {
   VDISK_ASSIGN_OR_RETURN(uint64_t lba, tree_lookup(dir, fblock));
+  Block* b = nullptr;
   if (lba == 0) {
     if (!create) return corrupt_dir(fmt::format("block {} is missing", fblock));
     bool fresh = false;
     VDISK_ASSIGN_OR_RETURN(lba, tree_map(dir, fblock, &fresh));
-    Block* b = meta_fresh(lba);
-    mark_dirty(lba);
-    return b;
+    b = meta_fresh(lba);
+    for_write = true;
+  } else {
+    VDISK_ASSIGN_OR_RETURN(b, meta(lba));
   }
-  return meta(lba);
+  if (for_write) mark_dirty(lba);
+  return b;
 }
 
 Result<uint64_t> Volume::dir_table_get(Inode& dir, const DirHeader& h, uint64_t index) {
@@ -144,16 +155,11 @@ Result<uint64_t> Volume::dir_table_get(Inode& dir, const DirHeader& h, uint64_t 
 
 Status Volume::dir_table_set(Inode& dir, DirHeader& h, uint64_t index, uint64_t bucket) {
   if (h.depth <= kInlineDepth) {
-    VDISK_ASSIGN_OR_RETURN(Block * hb, dir_block(dir, 0, false));
+    VDISK_ASSIGN_OR_RETURN(Block * hb, dir_block_mut(dir, 0));
     le::put_u32(*hb, kInlineTableOffset + 4 * index, static_cast<uint32_t>(bucket));
-    VDISK_ASSIGN_OR_RETURN(uint64_t lba, tree_lookup(dir, 0));
-    mark_dirty(lba);
   } else {
-    const uint64_t fblock = kTableBase + index / kTablePerBlock;
-    VDISK_ASSIGN_OR_RETURN(Block * tb, dir_block(dir, fblock, true));
+    VDISK_ASSIGN_OR_RETURN(Block * tb, dir_block_mut(dir, kTableBase + index / kTablePerBlock, true));
     le::put_u32(*tb, 4 * (index % kTablePerBlock), static_cast<uint32_t>(bucket));
-    VDISK_ASSIGN_OR_RETURN(uint64_t lba, tree_lookup(dir, fblock));
-    mark_dirty(lba);
   }
   return Status::Ok();
 }
@@ -166,10 +172,8 @@ Result<uint64_t> Volume::dir_bucket_of(Inode& dir, std::string_view name, DirHea
 }
 
 Status Volume::dir_write_header(Inode& dir, const DirHeader& h) {
-  VDISK_ASSIGN_OR_RETURN(Block * hb, dir_block(dir, 0, false));
+  VDISK_ASSIGN_OR_RETURN(Block * hb, dir_block_mut(dir, 0));
   write_header(*hb, h);
-  VDISK_ASSIGN_OR_RETURN(uint64_t lba, tree_lookup(dir, 0));
-  mark_dirty(lba);
   return Status::Ok();
 }
 
@@ -222,17 +226,16 @@ Status Volume::dir_split(Inode& dir, uint64_t bucket_fblock) {
     // Double the table: entries [2^d, 2^(d+1)) repeat [0, 2^d).
     const uint64_t n = uint64_t{1} << h.depth;
     if (h.depth + 1 <= kInlineDepth) {
+      VDISK_ASSIGN_OR_RETURN(hb, dir_block_mut(dir, 0));
       for (uint64_t i = 0; i < n; ++i)
         le::put_u32(*hb, kInlineTableOffset + 4 * (n + i), le::get_u32(*hb, kInlineTableOffset + 4 * i));
-      VDISK_ASSIGN_OR_RETURN(uint64_t lba, tree_lookup(dir, 0));
-      mark_dirty(lba);
     } else if (h.depth == kInlineDepth) {
       std::vector<uint32_t> table(n);
       for (uint64_t i = 0; i < n; ++i) table[i] = le::get_u32(*hb, kInlineTableOffset + 4 * i);
       DirHeader grown = h;
       grown.depth = h.depth + 1;
       for (uint64_t i = 0; i < 2 * n; ++i) VDISK_RETURN_IF_ERROR(dir_table_set(dir, grown, i, table[i % n]));
-      VDISK_ASSIGN_OR_RETURN(hb, dir_block(dir, 0, false));
+      VDISK_ASSIGN_OR_RETURN(hb, dir_block_mut(dir, 0));
       std::memset(hb->data() + kInlineTableOffset, 0, 4 * n);
     } else {
       const uint64_t blocks = n / kTablePerBlock;
@@ -251,7 +254,7 @@ Status Volume::dir_split(Inode& dir, uint64_t bucket_fblock) {
   VDISK_ASSIGN_OR_RETURN(Block * nb, dir_block(dir, new_fblock, true));
   BucketView nview{nb};
   nview.init(static_cast<uint16_t>(local + 1));
-  VDISK_ASSIGN_OR_RETURN(ob, dir_block(dir, bucket_fblock, false));
+  VDISK_ASSIGN_OR_RETURN(ob, dir_block_mut(dir, bucket_fblock));
   BucketView oview{ob};
   Block old = *ob;
   BucketView src{&old};
@@ -268,8 +271,6 @@ Status Volume::dir_split(Inode& dir, uint64_t bucket_fblock) {
     return false;
   });
   if (!ok) return corrupt_dir(fmt::format("bucket {} is damaged", bucket_fblock));
-  VDISK_ASSIGN_OR_RETURN(uint64_t ol, tree_lookup(dir, bucket_fblock));
-  mark_dirty(ol);
   h.buckets = new_fblock;
   VDISK_RETURN_IF_ERROR(dir_write_header(dir, h));
   // Table entries that pointed at the old bucket and have bit `local` set now point at the new one.
@@ -280,11 +281,9 @@ Status Volume::dir_split(Inode& dir, uint64_t bucket_fblock) {
 }
 
 Status Volume::dir_prepare(Inode& dir, std::string_view name) {
-  const uint64_t hash = name_hash(sb_.hash_seed, name);
   for (int attempt = 0; attempt < 64; ++attempt) {
-    VDISK_ASSIGN_OR_RETURN(Block * hb, dir_block(dir, 0, false));
-    VDISK_ASSIGN_OR_RETURN(DirHeader h, read_header(*hb));
-    VDISK_ASSIGN_OR_RETURN(uint64_t bucket, dir_table_get(dir, h, hash & ((uint64_t{1} << h.depth) - 1)));
+    DirHeader h;
+    VDISK_ASSIGN_OR_RETURN(uint64_t bucket, dir_bucket_of(dir, name, &h));
     VDISK_ASSIGN_OR_RETURN(Block * bb, dir_block(dir, bucket, false));
     BucketView view{bb};
     if (!view.valid()) return corrupt_dir(fmt::format("bucket {} is damaged", bucket));
@@ -298,10 +297,8 @@ Status Volume::dir_insert(Inode& dir, std::string_view name, uint64_t ino, uint3
   VDISK_RETURN_IF_ERROR(dir_prepare(dir, name));
   DirHeader h;
   VDISK_ASSIGN_OR_RETURN(uint64_t bucket, dir_bucket_of(dir, name, &h));
-  VDISK_ASSIGN_OR_RETURN(Block * bb, dir_block(dir, bucket, false));
+  VDISK_ASSIGN_OR_RETURN(Block * bb, dir_block_mut(dir, bucket));
   BucketView{bb}.append(name, ino, type);
-  VDISK_ASSIGN_OR_RETURN(uint64_t bl, tree_lookup(dir, bucket));
-  mark_dirty(bl);
   ++h.entries;
   VDISK_RETURN_IF_ERROR(dir_write_header(dir, h));
   return Status::Ok();
@@ -310,7 +307,7 @@ Status Volume::dir_insert(Inode& dir, std::string_view name, uint64_t ino, uint3
 Status Volume::dir_set(Inode& dir, std::string_view name, uint64_t ino, uint32_t type) {
   DirHeader h;
   VDISK_ASSIGN_OR_RETURN(uint64_t bucket, dir_bucket_of(dir, name, &h));
-  VDISK_ASSIGN_OR_RETURN(Block * bb, dir_block(dir, bucket, false));
+  VDISK_ASSIGN_OR_RETURN(Block * bb, dir_block_mut(dir, bucket));
   BucketView view{bb};
   bool found = false;
   view.each([&](size_t off, std::string_view n, uint64_t, uint32_t) {
@@ -321,15 +318,13 @@ Status Volume::dir_set(Inode& dir, std::string_view name, uint64_t ino, uint32_t
     return true;
   });
   if (!found) return corrupt_dir(fmt::format("entry '{}' vanished", name));
-  VDISK_ASSIGN_OR_RETURN(uint64_t bl, tree_lookup(dir, bucket));
-  mark_dirty(bl);
   return Status::Ok();
 }
 
 Status Volume::dir_erase(uint64_t dir_ino, Inode& dir, std::string_view name) {
   DirHeader h;
   VDISK_ASSIGN_OR_RETURN(uint64_t bucket, dir_bucket_of(dir, name, &h));
-  VDISK_ASSIGN_OR_RETURN(Block * bb, dir_block(dir, bucket, false));
+  VDISK_ASSIGN_OR_RETURN(Block * bb, dir_block_mut(dir, bucket));
   BucketView view{bb};
   size_t at = 0;
   view.each([&](size_t off, std::string_view n, uint64_t, uint32_t) {
@@ -339,8 +334,6 @@ Status Volume::dir_erase(uint64_t dir_ino, Inode& dir, std::string_view name) {
   });
   if (at == 0) return corrupt_dir(fmt::format("entry '{}' vanished", name));
   view.erase_at(at);
-  VDISK_ASSIGN_OR_RETURN(uint64_t bl, tree_lookup(dir, bucket));
-  mark_dirty(bl);
   --h.entries;
   VDISK_RETURN_IF_ERROR(dir_write_header(dir, h));
   if (h.entries == 0 && h.buckets > 1) {
@@ -348,14 +341,12 @@ Status Volume::dir_erase(uint64_t dir_ino, Inode& dir, std::string_view name) {
     // then free the blocks nothing refers to any more.
     h = DirHeader{};
     h.buckets = 1;
-    VDISK_ASSIGN_OR_RETURN(Block * hb, dir_block(dir, 0, false));
+    VDISK_ASSIGN_OR_RETURN(Block * hb, dir_block_mut(dir, 0));
     hb->fill(0);
     write_header(*hb, h);
     le::put_u32(*hb, kInlineTableOffset, 1);
-    VDISK_ASSIGN_OR_RETURN(Block * first, dir_block(dir, 1, false));
+    VDISK_ASSIGN_OR_RETURN(Block * first, dir_block_mut(dir, 1));
     BucketView{first}.init(0);
-    VDISK_ASSIGN_OR_RETURN(uint64_t fl, tree_lookup(dir, 1));
-    mark_dirty(fl);
     dir.size = 2 * kBlockSize;
     VDISK_RETURN_IF_ERROR(punch_all(dir_ino, dir, 2));
   }

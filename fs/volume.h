@@ -155,7 +155,11 @@ class Volume {
   Result<std::vector<DirEntry>> dir_list(Inode& dir);
   Result<uint64_t> dir_entries(Inode& dir);
   // Helpers of the directory code.
+  // A directory's file block through the metadata cache (allocated when absent and `create`);
+  // the _mut form also marks it dirty, for a caller about to change it.
   Result<Block*> dir_block(Inode& dir, uint64_t fblock, bool create);
+  Result<Block*> dir_block_mut(Inode& dir, uint64_t fblock, bool create = false);
+  Result<Block*> dir_block_at(Inode& dir, uint64_t fblock, bool create, bool for_write);
   Result<uint64_t> dir_table_get(Inode& dir, const DirHeader& h, uint64_t index);
   Status dir_table_set(Inode& dir, DirHeader& h, uint64_t index, uint64_t bucket);
   Status dir_split(Inode& dir, uint64_t bucket_fblock);
