@@ -146,6 +146,13 @@ Result<Vfs::Resolved> Vfs::resolve(std::string_view path, bool follow_last) {
   return r;
 }
 
+Result<Vfs::Resolved> Vfs::resolve_existing(std::string_view path, bool follow_last) {
+  auto r = resolve(path, follow_last);
+  if (!r.ok()) return path_error(path, r.status());
+  if (r->node.ino == 0) return path_error(path, Status::Errno(ENOENT, "no such file or directory"));
+  return r;
+}
+
 // ---- descriptors ------------------------------------------------------------------------------------
 
 Result<Vfs::OpenFile*> Vfs::file(int fd) {
@@ -298,17 +305,15 @@ Result<Stat> Vfs::fstat(int fd) {
 
 Result<Stat> Vfs::stat(std::string_view path) {
   std::lock_guard lock(mu_);
-  auto r = resolve(path, true);
-  if (!r.ok()) return path_error(path, r.status());
-  if (r->node.ino == 0) return path_error(path, Status::Errno(ENOENT, "no such file or directory"));
+  auto r = resolve_existing(path, true);
+  if (!r.ok()) return r.status();
   return path_error(path, r->node.vol->stat(r->node.ino));
 }
 
 Result<Stat> Vfs::lstat(std::string_view path) {
   std::lock_guard lock(mu_);
-  auto r = resolve(path, false);
-  if (!r.ok()) return path_error(path, r.status());
-  if (r->node.ino == 0) return path_error(path, Status::Errno(ENOENT, "no such file or directory"));
+  auto r = resolve_existing(path, false);
+  if (!r.ok()) return r.status();
   return path_error(path, r->node.vol->stat(r->node.ino));
 }
 
@@ -323,9 +328,8 @@ Status Vfs::mkdir(std::string_view path, uint32_t mode) {
 
 Status Vfs::rmdir(std::string_view path) {
   std::lock_guard lock(mu_);
-  auto r = resolve(path, false);
-  if (!r.ok()) return path_error(path, r.status());
-  if (r->node.ino == 0) return path_error(path, Status::Errno(ENOENT, "no such file or directory"));
+  auto r = resolve_existing(path, false);
+  if (!r.ok()) return r.status();
   if (is_mount_point(r->node) || (r->node.vol == root_.get() && r->node.ino == kRootIno))
     return path_error(path, Status::Errno(EBUSY, "is a mount point"));
   if (r->name.empty()) return path_error(path, Status::Errno(EINVAL, "cannot remove '.' or '..'"));
@@ -335,9 +339,8 @@ Status Vfs::rmdir(std::string_view path) {
 
 Status Vfs::unlink(std::string_view path) {
   std::lock_guard lock(mu_);
-  auto r = resolve(path, false);
-  if (!r.ok()) return path_error(path, r.status());
-  if (r->node.ino == 0) return path_error(path, Status::Errno(ENOENT, "no such file or directory"));
+  auto r = resolve_existing(path, false);
+  if (!r.ok()) return r.status();
   if (r->type == kTypeDir) return path_error(path, Status::Errno(EISDIR, "is a directory"));
   return path_error(path, r->parent.vol->remove(r->parent.ino, r->name, false));
 }
@@ -361,9 +364,8 @@ Status Vfs::rename(std::string_view from, std::string_view to) {
 
 Status Vfs::link(std::string_view existing, std::string_view new_path) {
   std::lock_guard lock(mu_);
-  auto re = resolve(existing, false);
-  if (!re.ok()) return path_error(existing, re.status());
-  if (re->node.ino == 0) return path_error(existing, Status::Errno(ENOENT, "no such file or directory"));
+  auto re = resolve_existing(existing, false);
+  if (!re.ok()) return re.status();
   auto rn = resolve(new_path, false);
   if (!rn.ok()) return path_error(new_path, rn.status());
   if (rn->node.ino != 0) return path_error(new_path, Status::Errno(EEXIST, "file exists"));
@@ -389,26 +391,23 @@ Status Vfs::symlink(std::string_view target, std::string_view link_path) {
 
 Result<std::string> Vfs::readlink(std::string_view path) {
   std::lock_guard lock(mu_);
-  auto r = resolve(path, false);
-  if (!r.ok()) return path_error(path, r.status());
-  if (r->node.ino == 0) return path_error(path, Status::Errno(ENOENT, "no such file or directory"));
+  auto r = resolve_existing(path, false);
+  if (!r.ok()) return r.status();
   return path_error(path, r->node.vol->readlink(r->node.ino));
 }
 
 Status Vfs::truncate(std::string_view path, uint64_t size) {
   std::lock_guard lock(mu_);
-  auto r = resolve(path, true);
-  if (!r.ok()) return path_error(path, r.status());
-  if (r->node.ino == 0) return path_error(path, Status::Errno(ENOENT, "no such file or directory"));
+  auto r = resolve_existing(path, true);
+  if (!r.ok()) return r.status();
   if (size > static_cast<uint64_t>(INT64_MAX)) return path_error(path, Status::Errno(EINVAL, "negative length"));
   return path_error(path, r->node.vol->truncate(r->node.ino, size));
 }
 
 Status Vfs::chmod(std::string_view path, uint32_t mode) {
   std::lock_guard lock(mu_);
-  auto r = resolve(path, true);
-  if (!r.ok()) return path_error(path, r.status());
-  if (r->node.ino == 0) return path_error(path, Status::Errno(ENOENT, "no such file or directory"));
+  auto r = resolve_existing(path, true);
+  if (!r.ok()) return r.status();
   Volume::Attr a;
   a.mode = mode;
   return path_error(path, r->node.vol->setattr(r->node.ino, a));
@@ -416,9 +415,8 @@ Status Vfs::chmod(std::string_view path, uint32_t mode) {
 
 Status Vfs::chown(std::string_view path, uint32_t uid, uint32_t gid) {
   std::lock_guard lock(mu_);
-  auto r = resolve(path, true);
-  if (!r.ok()) return path_error(path, r.status());
-  if (r->node.ino == 0) return path_error(path, Status::Errno(ENOENT, "no such file or directory"));
+  auto r = resolve_existing(path, true);
+  if (!r.ok()) return r.status();
   Volume::Attr a;
   a.uid = uid;
   a.gid = gid;
@@ -427,9 +425,8 @@ Status Vfs::chown(std::string_view path, uint32_t uid, uint32_t gid) {
 
 Status Vfs::utimens(std::string_view path, std::optional<Timespec> atime, std::optional<Timespec> mtime) {
   std::lock_guard lock(mu_);
-  auto r = resolve(path, true);
-  if (!r.ok()) return path_error(path, r.status());
-  if (r->node.ino == 0) return path_error(path, Status::Errno(ENOENT, "no such file or directory"));
+  auto r = resolve_existing(path, true);
+  if (!r.ok()) return r.status();
   if ((atime && atime->nsec >= 1000000000u) || (mtime && mtime->nsec >= 1000000000u))
     return path_error(path, Status::Errno(EINVAL, "nanoseconds out of range"));
   Volume::Attr a;
@@ -451,9 +448,8 @@ Result<std::vector<DirEntry>> Vfs::list_node(Node dir) {
 
 Result<int> Vfs::opendir(std::string_view path) {
   std::lock_guard lock(mu_);
-  auto r = resolve(path, true);
-  if (!r.ok()) return path_error(path, r.status());
-  if (r->node.ino == 0) return path_error(path, Status::Errno(ENOENT, "no such file or directory"));
+  auto r = resolve_existing(path, true);
+  if (!r.ok()) return r.status();
   if (r->type != kTypeDir) return path_error(path, Status::Errno(ENOTDIR, "not a directory"));
   auto entries = list_node(r->node);
   if (!entries.ok()) return path_error(path, entries.status());
@@ -485,9 +481,8 @@ Status Vfs::closedir(int dir_handle) {
 
 Result<std::vector<DirEntry>> Vfs::list(std::string_view path) {
   std::lock_guard lock(mu_);
-  auto r = resolve(path, true);
-  if (!r.ok()) return path_error(path, r.status());
-  if (r->node.ino == 0) return path_error(path, Status::Errno(ENOENT, "no such file or directory"));
+  auto r = resolve_existing(path, true);
+  if (!r.ok()) return r.status();
   if (r->type != kTypeDir) return path_error(path, Status::Errno(ENOTDIR, "not a directory"));
   return path_error(path, list_node(r->node));
 }
@@ -496,9 +491,8 @@ Result<std::vector<DirEntry>> Vfs::list(std::string_view path) {
 
 Result<StatFs> Vfs::statfs(std::string_view path) {
   std::lock_guard lock(mu_);
-  auto r = resolve(path, true);
-  if (!r.ok()) return path_error(path, r.status());
-  if (r->node.ino == 0) return path_error(path, Status::Errno(ENOENT, "no such file or directory"));
+  auto r = resolve_existing(path, true);
+  if (!r.ok()) return r.status();
   return r->node.vol->statfs();
 }
 

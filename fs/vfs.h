@@ -86,6 +86,8 @@ class Vfs final : public FileSystem {
 
   Status check_mounted() const;
   Result<Resolved> resolve(std::string_view path, bool follow_last);
+  // resolve() for a path that must exist: ENOENT otherwise; errors name the path.
+  Result<Resolved> resolve_existing(std::string_view path, bool follow_last);
   Result<Node> parent_dir(Node dir);
   bool is_mount_point(const Node& n) const;
   Result<OpenFile*> file(int fd);
