@@ -9,21 +9,15 @@
 #include <vector>
 
 #include "common/exit_codes.h"
+#include "common/help_text.h"
 #include "common/file_text.h"
 #include "common/image_mount.h"
 
 namespace vdisk::tools {
 
 std::string file_command_footer(std::string_view details, std::string_view examples) {
-  std::string out(details);
-  out += "\n\n";
-  out += key_options_help() + "\n";
-  out += "Examples:\n";
-  out += examples;
-  out += "\n";
-  out += exit_code_help();
-  out += "  (4 also means: a path in the image, or a host file given as a source, does not exist)\n";
-  return out;
+  return subcommand_footer(details, examples, true) +
+         "  (4 also means: a path in the image, or a host file given as a source, does not exist)\n";
 }
 
 void add_image_args(CLI::App& app, ImageArgs& args) {

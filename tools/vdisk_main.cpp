@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/exit_codes.h"
+#include "common/help_text.h"
 #include "common/image_text.h"
 #include "common/json.h"
 #include "common/key_options.h"
@@ -41,18 +42,8 @@ struct Subcommand {
   std::function<int(const Reporter&)> run;
 };
 
-// The subcommand's --help footer: what it does in detail, KEY, examples, exit codes. (Its
-// description stays one line: it is also the line `vdisk --help` lists.)
-std::string subcommand_footer(std::string_view details, std::string_view examples, bool with_key) {
-  std::string out(details);
-  out += "\n\n";
-  if (with_key) out += key_options_help() + "\n";
-  out += "Examples:\n";
-  out += examples;
-  out += "\n";
-  out += exit_code_help();
-  return out;
-}
+// Each subcommand's description stays one line (it is also the line `vdisk --help` lists); the
+// details go into its footer (subcommand_footer).
 
 // ---- vdisk info -----------------------------------------------------------------------------
 
