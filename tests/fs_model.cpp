@@ -92,14 +92,19 @@ std::vector<uint8_t> make_data(uint64_t seed, uint64_t length) {
 // ---- host side: every path resolved inside the root ------------------------------------------
 
 // openat2 with RESOLVE_IN_ROOT: "/" and ".." at the top are the root; absolute symlink targets
-// are scoped to it. Returns a descriptor or -errno.
+// are scoped to it. Returns a descriptor or -errno. RESOLVE_IN_ROOT fails with EAGAIN when any
+// rename happened on the system during the lookup (other processes too); the kernel documents
+// retrying, so EAGAIN is retried and never reaches the comparison.
 int open_in_root(int root_fd, const std::string& path, int flags, mode_t mode = 0) {
   struct open_how how;
   std::memset(&how, 0, sizeof how);
   how.flags = static_cast<uint64_t>(static_cast<unsigned>(flags | O_CLOEXEC));
   how.mode = (flags & O_CREAT) != 0 ? mode : 0;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  const long r = ::syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof how);
+  long r = -1;
+  do {
+    r = ::syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof how);
+  } while (r < 0 && errno == EAGAIN);
   return r < 0 ? -errno : static_cast<int>(r);
 }
 
