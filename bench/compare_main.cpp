@@ -1,0 +1,164 @@
+// vdisk-compare-bench: the issue-4 workloads on several systems in one run, rounds interleaved
+// (round 1 on every system, then round 2, ...) so that a noisy period hurts all of them alike.
+// bench/compare.sh sets up gocryptfs and calls this; `vdisk bench` runs the vdisk side alone.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "common/size.h"
+#include "report.h"
+#include "targets.h"
+#include "workloads.h"
+
+using namespace vdisk;
+using namespace vdisk::bench;
+
+namespace {
+
+struct Args {
+  std::string plain;
+  std::vector<std::string> posix;  // NAME=DIR
+  std::vector<std::string> drop;   // NAME=DIR
+  std::string vdisk_dir;
+  std::string file_size = "1G";
+  std::string cache;
+  SuiteConfig config;
+  int rounds = 3;
+  std::string workloads;
+  std::string mount_sizes = "64M,4G,16G";
+  std::string json_out, markdown_out;
+};
+
+std::pair<std::string, std::string> split_pair(const std::string& s, const char* option) {
+  auto eq = s.find('=');
+  if (eq == 0 || eq == std::string::npos || eq + 1 == s.size())
+    throw CLI::ValidationError(option, "expects NAME=DIR, got '" + s + "'");
+  return {s.substr(0, eq), s.substr(eq + 1)};
+}
+
+uint64_t size_or_throw(const std::string& text, const char* option) {
+  auto v = tools::parse_size(text);
+  if (!v.ok()) throw CLI::ValidationError(option, v.status().message());
+  return *v;
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    if (comma == std::string::npos) comma = s.size();
+    if (comma > start) out.push_back(s.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::trunc);
+  f << text;
+  if (!f) throw BenchFailure("cannot write " + path);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (int rc = maybe_run_mount_probe(argc, argv); rc >= 0) return rc;
+  CLI::App app{"Runs the vdisk benchmark workloads (W1-W6, see bench/workloads.h) on a plain directory, other\n"
+               "directories (a gocryptfs mount, a FUSE mount) and vdisk's library API in one run, and prints\n"
+               "medians, ratios to the plain directory and the issue-4 targets."};
+  Args a;
+  app.add_option("--plain", a.plain, "Plain host directory: the baseline every ratio divides by");
+  app.add_option("--posix", a.posix, "NAME=DIR: another system reached through a host directory (repeatable)");
+  app.add_option("--drop", a.drop, "NAME=DIR: also empty the page cache of DIR's files for system NAME (gocryptfs's ciphertext)");
+  app.add_option("--vdisk-dir", a.vdisk_dir, "Host directory for vdisk's image (system 'vdisk')");
+  app.add_option("--file-size", a.file_size, "Size of the W1-W4 file (multiple of 1 MiB)")->capture_default_str();
+  app.add_option("--random-ops", a.config.random_ops, "4 KiB operations in W3 and W4")->capture_default_str();
+  app.add_option("--warm-read-ops", a.config.warm_read_ops, "4 KiB reads in W4w")->capture_default_str();
+  app.add_option("--files", a.config.files, "Files in W5")->capture_default_str();
+  app.add_option("--workloads", a.workloads, "Comma-separated subset of W1,W2,W3,W4,W4w,W5 (default: all)");
+  app.add_option("--rounds", a.rounds, "Rounds per system; medians are reported")->capture_default_str()->check(CLI::Range(1, 100));
+  app.add_option("--mount-sizes", a.mount_sizes, "W6 image capacities, comma-separated (empty string: skip W6)")
+      ->capture_default_str();
+  app.add_option("--cache", a.cache, "vdisk cache size (default: the library's)");
+  app.add_option("--json", a.json_out, "Write the whole run (every sample, medians, ratios) as JSON to FILE");
+  app.add_option("--markdown", a.markdown_out, "Write the tables to FILE as well as to stdout");
+  try {
+    app.parse(argc, argv);
+    a.config.file_bytes = size_or_throw(a.file_size, "--file-size");
+    a.config.workloads = split_list(a.workloads);
+    if (a.plain.empty() && a.posix.empty() && a.vdisk_dir.empty())
+      throw CLI::ValidationError("systems", "give at least one of --plain, --posix, --vdisk-dir");
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  try {
+    RunReport report;
+    report.date = utc_now_iso8601();
+    report.machine = describe_machine();
+    for (int i = 0; i < argc; ++i) report.command += (i ? " " : "") + std::string(argv[i]);
+    report.config = a.config;
+    report.rounds = a.rounds;
+    report.baseline = a.plain.empty() ? "" : "plain";
+
+    std::vector<std::pair<std::string, std::string>> drops;
+    for (const auto& d : a.drop) drops.push_back(split_pair(d, "--drop"));
+    auto drops_for = [&](const std::string& name) {
+      std::vector<std::string> dirs;
+      for (const auto& [n, d] : drops)
+        if (n == name) dirs.push_back(d);
+      return dirs;
+    };
+    std::vector<std::unique_ptr<Target>> targets;
+    if (!a.plain.empty()) targets.push_back(make_posix_target("plain", a.plain, drops_for("plain")));
+    for (const auto& p : a.posix) {
+      auto [name, dir] = split_pair(p, "--posix");
+      targets.push_back(make_posix_target(name, dir, drops_for(name)));
+    }
+    std::string image;
+    if (!a.vdisk_dir.empty()) {
+      std::filesystem::create_directories(a.vdisk_dir);
+      image = a.vdisk_dir + "/bench.vdisk";
+      std::filesystem::remove(image);
+      VdiskTargetOptions o;
+      o.image_path = image;
+      // Room for the file, W5's files and their metadata, with copy-on-write slack.
+      o.capacity_bytes = a.config.file_bytes + a.config.file_bytes / 4 + a.config.files * 8192 + (uint64_t{64} << 20);
+      if (!a.cache.empty()) o.cache_bytes = size_or_throw(a.cache, "--cache");
+      fmt::print(stderr, "creating the vdisk image ({} MiB, filled with random bytes)...\n", o.capacity_bytes >> 20);
+      targets.push_back(make_vdisk_target("vdisk", o));
+    }
+    for (const auto& t : targets) report.systems.push_back({t->name(), t->name().rfind("vdisk", 0) == 0});
+
+    ProgressFn progress = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
+    for (int round = 0; round < a.rounds; ++round)
+      for (auto& t : targets) {
+        auto samples = run_round(*t, a.config, round, progress);
+        report.samples.insert(report.samples.end(), samples.begin(), samples.end());
+      }
+    targets.clear();
+    if (!image.empty()) std::filesystem::remove(image);
+
+    std::vector<uint64_t> capacities;
+    for (const auto& s : split_list(a.mount_sizes)) capacities.push_back(size_or_throw(s, "--mount-sizes"));
+    if (!capacities.empty() && !a.vdisk_dir.empty())
+      report.mounts = run_mount_series("/proc/self/exe", a.vdisk_dir, capacities, a.rounds, progress);
+
+    const std::string md = render_markdown(report);
+    fmt::print("{}", md);
+    if (!a.markdown_out.empty()) write_file(a.markdown_out, md);
+    if (!a.json_out.empty()) write_file(a.json_out, render_json(report));
+    return 0;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "vdisk-compare-bench: error: {}\n", e.what());
+    return 1;
+  }
+}
