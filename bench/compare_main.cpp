@@ -29,6 +29,7 @@ struct Args {
   std::string vdisk_dir;
   std::string file_size = "1G";
   std::string cache;
+  int64_t readahead = -1;
   SuiteConfig config;
   int rounds = 3;
   std::string workloads;
@@ -88,6 +89,7 @@ int main(int argc, char** argv) {
   app.add_option("--mount-sizes", a.mount_sizes, "W6 image capacities, comma-separated (empty string: skip W6)")
       ->capture_default_str();
   app.add_option("--cache", a.cache, "vdisk cache size (default: the library's)");
+  app.add_option("--readahead", a.readahead, "vdisk readahead window in blocks (0: off; default: the library's)");
   app.add_option("--json", a.json_out, "Write the whole run (every sample, medians, ratios) as JSON to FILE");
   app.add_option("--markdown", a.markdown_out, "Write the tables to FILE as well as to stdout");
   try {
@@ -132,6 +134,7 @@ int main(int argc, char** argv) {
       o.image_path = image;
       // Room for the file, W5's files and their metadata, with copy-on-write slack.
       o.capacity_bytes = a.config.file_bytes + a.config.file_bytes / 4 + a.config.files * 8192 + (uint64_t{64} << 20);
+      if (a.readahead >= 0) o.readahead_blocks = static_cast<size_t>(a.readahead);
       if (!a.cache.empty()) o.cache_bytes = size_or_throw(a.cache, "--cache");
       fmt::print(stderr, "creating the vdisk image ({} MiB, filled with random bytes)...\n", o.capacity_bytes >> 20);
       targets.push_back(make_vdisk_target("vdisk", o));

@@ -153,6 +153,7 @@ class VdiskTarget final : public Target {
     m.image_path = options_.image_path;
     m.key = bench_key();
     if (options_.cache_bytes != 0) m.cache_bytes = options_.cache_bytes;
+    if (options_.readahead_blocks) m.readahead_blocks = *options_.readahead_blocks;
     m.create.create_if_absent = true;
     m.create.capacity_bytes = options_.capacity_bytes;
     m.create.fill_random = true;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -52,6 +53,7 @@ struct VdiskTargetOptions {
   std::string image_path;         // created (filled with random bytes, as vdisk-create does) if missing
   uint64_t capacity_bytes = 0;    // logical capacity when creating
   size_t cache_bytes = 0;         // 0: the library default
+  std::optional<size_t> readahead_blocks;  // empty: the library default
 };
 std::unique_ptr<Target> make_vdisk_target(std::string name, const VdiskTargetOptions& options);
 

@@ -118,6 +118,7 @@ Result<std::unique_ptr<FileSystem>> mount(const MountOptions& options) {
   if (!store.ok()) return store.status().with_context(where);
   OpenOptions oo;
   oo.cache_bytes = options.cache_bytes;
+  oo.readahead_blocks = options.readahead_blocks;
   oo.read_only = options.read_only;
   auto disk = Disk::open(std::move(store).value(), options.key, oo);
   if (!disk.ok()) return disk.status().with_context(where);

@@ -41,22 +41,10 @@ CacheEntry* BlockCache::insert(uint32_t level, uint64_t index) {
 }
 
 void BlockCache::erase(CacheEntry* e) {
-  bytes_ -= e->data.size() + kEntryOverhead;
-  if (e->data.size() == kBlockSize && free_buffers_.size() < kMaxFreeBuffers) free_buffers_.push_back(std::move(e->data));
+  bytes_ -= kBlockSize + kEntryOverhead;
+  if (free_buffers_.size() < kMaxFreeBuffers) free_buffers_.push_back(std::move(e->data));
   lru_.erase(e->lru);
   map_.erase(key(e->level, e->index));
-}
-
-void BlockCache::set_trimmed(CacheEntry* e, bool trimmed) {
-  e->trimmed = trimmed;
-  if (trimmed && !e->data.empty()) {
-    bytes_ -= e->data.size();
-    if (free_buffers_.size() < kMaxFreeBuffers) free_buffers_.push_back(std::move(e->data));
-    e->data = {};
-  } else if (!trimmed && e->data.empty()) {
-    e->data = take_buffer();
-    bytes_ += kBlockSize;
-  }
 }
 
 }  // namespace vdisk

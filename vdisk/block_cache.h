@@ -21,9 +21,8 @@ namespace vdisk {
 struct CacheEntry {
   uint32_t level = 0;
   uint64_t index = 0;
-  std::vector<uint8_t> data;  // kBlockSize bytes of plaintext; empty for a trimmed data block
+  std::vector<uint8_t> data;  // kBlockSize bytes of plaintext
   bool dirty = false;
-  bool trimmed = false;         // a dirty data entry whose pointer becomes null at commit
   bool placed = false;          // metadata entry given a new slot in the commit in progress
   uint64_t new_slot = 0;        // valid when placed
   std::list<CacheEntry*>::iterator lru;
@@ -38,8 +37,6 @@ class BlockCache {
   // Inserts a new clean entry with a zeroed block (asserts it is absent).
   CacheEntry* insert(uint32_t level, uint64_t index);
   void erase(CacheEntry* entry);
-  // Releases a data entry's buffer (for trims) or gives it one back.
-  void set_trimmed(CacheEntry* entry, bool trimmed);
 
   size_t resident_bytes() const { return bytes_; }
   size_t size() const { return map_.size(); }

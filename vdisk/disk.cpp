@@ -10,7 +10,9 @@ namespace vdisk {
 
 namespace {
 constexpr size_t kSpillBatchBlocks = 1024;  // 4 MiB: spills go out as one shuffled run
-constexpr size_t kReadRunBlocks = 256;      // largest single pread of a read batch
+constexpr size_t kReadRunBlocks = 1024;     // largest single pread of a read batch (4 MiB)
+constexpr uint64_t kReadGapBlocks = 8;       // unneeded slots one pread may read to join two needed ones
+constexpr uint64_t kSequentialSlack = 8;     // see plan_readahead
 constexpr size_t kBudgetCheckEvery = 1024;  // blocks between budget checks in long calls
 }  // namespace
 
@@ -193,27 +195,77 @@ Result<CacheEntry*> DiskImpl::load(uint32_t level, uint64_t index) {
 
 // ---- reads ---------------------------------------------------------------------------------
 
+// Calls f(i, j, first_slot, span) for each group [i, j) of `n` slots sorted ascending (slot_of(k))
+// that one pread covers: neighbours at most kReadGapBlocks apart, at most kReadRunBlocks in all.
+template <typename SlotOf, typename F>
+void for_each_read_run(size_t n, SlotOf slot_of, F f) {
+  size_t i = 0;
+  while (i < n) {
+    const uint64_t first_slot = slot_of(i);
+    size_t j = i + 1;
+    while (j < n && slot_of(j) - slot_of(j - 1) <= kReadGapBlocks + 1 && slot_of(j) - first_slot < kReadRunBlocks) ++j;
+    f(i, j, first_slot, slot_of(j - 1) - first_slot + 1);
+    i = j;
+  }
+}
+
+void DiskImpl::hint_readahead(BlockRange next) {
+  std::vector<uint64_t> slots;
+  for (uint64_t b = next.first; b < next.end; ++b) {
+    if (cache_.find(0, b) != nullptr) continue;
+    auto p = pointer_of(0, b);
+    if (!p.ok()) break;
+    if (!p->is_null()) slots.push_back(p->slot);
+  }
+  std::sort(slots.begin(), slots.end());
+  for_each_read_run(slots.size(), [&](size_t k) { return slots[k]; },
+                    [&](size_t, size_t, uint64_t first, uint64_t span) { store_->prefetch(first, span); });
+}
+
+DiskImpl::BlockRange DiskImpl::plan_readahead(uint64_t lba, uint64_t count) {
+  const uint64_t end = lba + count;
+  // A read continues the previous one when it starts at, or a few blocks after, its end (the
+  // filesystem interleaves an occasional block-tree node with a file's data).
+  const bool sequential = read_next_ != UINT64_MAX && lba >= read_next_ && lba <= read_next_ + kSequentialSlack;
+  read_next_ = end;
+  const uint64_t max_window = std::min<uint64_t>(options_.readahead_blocks, options_.cache_bytes / kBlockSize / 4);
+  if (!sequential || max_window == 0) {
+    readahead_window_ = 0;
+    readahead_end_ = end;
+    return {};
+  }
+  readahead_window_ = std::min(max_window, std::max({readahead_window_ * 2, count, uint64_t{32}}));
+  readahead_end_ = std::max(readahead_end_, end);
+  // Fetch the next window only when less than half of one is left ahead: few, large fetches.
+  if (readahead_end_ - end >= readahead_window_ / 2) return {};
+  BlockRange r{readahead_end_, std::min(capacity(), end + readahead_window_)};
+  readahead_end_ = std::max(readahead_end_, r.end);
+  return r.first < r.end ? r : BlockRange{};
+}
+
 Status DiskImpl::read(uint64_t lba, std::span<uint8_t> out) {
   std::lock_guard lock(mu_);
   VDISK_RETURN_IF_ERROR(check_usable(false));
   VDISK_RETURN_IF_ERROR(check_range(lba, out.size()));
   const uint64_t count = out.size() / kBlockSize;
+  const BlockRange ahead = plan_readahead(lba, count);
+  // Let the kernel fetch the window after this one while this one is decrypted and consumed.
+  if (ahead.end > ahead.first) hint_readahead({ahead.end, std::min(capacity(), ahead.end + (ahead.end - ahead.first))});
 
   struct Fetch {
-    uint64_t block;  // offset in `out`
+    uint64_t lba;
     format::BlockPointer pointer;
+    uint8_t* dst;  // nullptr: readahead, into the cache only
   };
+  std::vector<Fetch> fetches;
   for (uint64_t first = 0; first < count; first += kBudgetCheckEvery) {
     const uint64_t last = std::min(count, first + kBudgetCheckEvery);
-    std::vector<Fetch> fetches;
+    fetches.clear();
     for (uint64_t i = first; i < last; ++i) {
       std::span<uint8_t> dst = out.subspan(i * kBlockSize, kBlockSize);
       if (CacheEntry* e = cache_.find(0, lba + i)) {
         ++stats_.hits;
-        if (e->trimmed)
-          std::fill(dst.begin(), dst.end(), uint8_t{0});
-        else
-          std::memcpy(dst.data(), e->data.data(), kBlockSize);
+        std::memcpy(dst.data(), e->data.data(), kBlockSize);
         continue;
       }
       ++stats_.misses;
@@ -222,27 +274,39 @@ Status DiskImpl::read(uint64_t lba, std::span<uint8_t> out) {
       if (p->is_null())
         std::fill(dst.begin(), dst.end(), uint8_t{0});
       else
-        fetches.push_back({i, *p});
+        fetches.push_back({lba + i, *p, dst.data()});
     }
-    // Read the missing blocks in ascending slot order, coalescing adjacent slots.
-    std::sort(fetches.begin(), fetches.end(), [](const Fetch& a, const Fetch& b) { return a.pointer.slot < b.pointer.slot; });
-    std::vector<uint8_t> run;
-    size_t i = 0;
-    while (i < fetches.size()) {
-      size_t j = i + 1;
-      while (j < fetches.size() && j - i < kReadRunBlocks && fetches[j].pointer.slot == fetches[j - 1].pointer.slot + 1) ++j;
-      run.resize((j - i) * kBlockSize);
-      VDISK_RETURN_IF_ERROR(store_->read(fetches[i].pointer.slot, run));
-      for (size_t k = i; k < j; ++k) {
-        const Fetch& f = fetches[k];
-        std::span<uint8_t> dst = out.subspan(f.block * kBlockSize, kBlockSize);
-        VDISK_RETURN_IF_ERROR(keys_->open_block(format::BlockKind::kData, 0, lba + f.block, f.pointer,
-                                                std::span<const uint8_t>(run).subspan((k - i) * kBlockSize, kBlockSize), dst));
-        CacheEntry* e = cache_.insert(0, lba + f.block);
-        std::memcpy(e->data.data(), dst.data(), kBlockSize);
+    if (last == count)
+      for (uint64_t b = ahead.first; b < ahead.end; ++b) {
+        if (cache_.find(0, b) != nullptr) continue;
+        auto p = pointer_of(0, b);
+        if (!p.ok()) break;  // a damaged map node: the read that needs it will report it
+        if (!p->is_null()) fetches.push_back({b, *p, nullptr});
       }
-      i = j;
-    }
+    // Read in ascending slot order. Slots close together are read with one pread, gaps included:
+    // a shuffled run puts a file's consecutive blocks a few slots apart.
+    std::sort(fetches.begin(), fetches.end(), [](const Fetch& a, const Fetch& b) { return a.pointer.slot < b.pointer.slot; });
+    Status status;
+    for_each_read_run(fetches.size(), [&](size_t k) { return fetches[k].pointer.slot; },
+                      [&](size_t i, size_t j, uint64_t first_slot, uint64_t span) {
+      if (!status.ok()) return;
+      if (read_run_.size() < span * kBlockSize) read_run_.resize(span * kBlockSize);
+      std::span<uint8_t> run(read_run_.data(), span * kBlockSize);
+      status = store_->read(first_slot, run);
+      for (size_t k = i; k < j && status.ok(); ++k) {
+        const Fetch& f = fetches[k];
+        auto cipher = std::span<const uint8_t>(run).subspan((f.pointer.slot - first_slot) * kBlockSize, kBlockSize);
+        CacheEntry* e = cache_.insert(0, f.lba);
+        Status opened = keys_->open_block(format::BlockKind::kData, 0, f.lba, f.pointer, cipher, e->data);
+        if (!opened.ok()) {
+          cache_.erase(e);
+          if (f.dst != nullptr) status = opened;  // a readahead block that fails is simply not cached
+          continue;
+        }
+        if (f.dst != nullptr) std::memcpy(f.dst, e->data.data(), kBlockSize);
+      }
+    });
+    VDISK_RETURN_IF_ERROR(status);
     VDISK_RETURN_IF_ERROR(enforce_budget());
   }
   return Status::Ok();
@@ -284,7 +348,7 @@ Status DiskImpl::write(uint64_t lba, std::span<const uint8_t> data) {
   uint64_t fresh = 0;
   for (uint64_t i = 0; i < count; ++i) {
     CacheEntry* e = cache_.find(0, lba + i);
-    if (e == nullptr || !e->dirty || e->trimmed) ++fresh;
+    if (e == nullptr || !e->dirty) ++fresh;
   }
   if (commit_demand(fresh, fresh) > available_slots())
     return Status(ErrorCode::kNoSpace,
@@ -294,9 +358,10 @@ Status DiskImpl::write(uint64_t lba, std::span<const uint8_t> data) {
   for (uint64_t i = 0; i < count; ++i) {
     CacheEntry* e = cache_.find(0, lba + i);
     if (e == nullptr) e = cache_.insert(0, lba + i);
-    if (!e->dirty) ++touched_;
-    if (!e->dirty || e->trimmed) ++unplaced_dirty_;
-    cache_.set_trimmed(e, false);
+    if (!e->dirty) {
+      ++touched_;
+      ++unplaced_dirty_;
+    }
     e->dirty = true;
     std::memcpy(e->data.data(), data.data() + i * kBlockSize, kBlockSize);
     if ((i + 1) % kBudgetCheckEvery == 0) VDISK_RETURN_IF_ERROR(enforce_budget());
@@ -314,19 +379,25 @@ Status DiskImpl::trim(uint64_t lba, uint64_t count) {
                   fmt::format("trim of blocks [{}, {}) is outside the disk's {} blocks", lba, lba + count, capacity()));
   if (commit_demand(0, count) > available_slots())
     return Status(ErrorCode::kNoSpace, "no space left for the block-map updates of this trim; commit first");
+  // A trim takes effect in the working block map at once (no cache entry is kept for it): the
+  // pointer becomes null and the old slot is released (quarantined until the commit), so a huge
+  // trim costs only the map leaves it dirties.
   for (uint64_t i = 0; i < count; ++i) {
-    CacheEntry* e = cache_.find(0, lba + i);
-    if (e == nullptr) {
-      auto p = pointer_of(0, lba + i);
-      if (!p.ok()) return p.status();
-      if (p->is_null()) continue;  // never written: nothing to forget
-      e = cache_.insert(0, lba + i);
+    bool was_dirty = false;
+    if (CacheEntry* e = cache_.find(0, lba + i)) {
+      was_dirty = e->dirty;
+      if (e->dirty) --unplaced_dirty_;
+      cache_.erase(e);
     }
-    if (e->dirty && !e->trimmed) --unplaced_dirty_;
-    if (!e->dirty) ++touched_;
-    e->dirty = true;
-    cache_.set_trimmed(e, true);
+    auto p = pointer_of(0, lba + i);
+    if (!p.ok()) return p.status();
+    if (p->is_null() && !was_dirty) continue;  // never written: nothing to forget
     changed_ = true;
+    if (!was_dirty) ++touched_;
+    if (p->is_null()) continue;  // written in this session but never placed: dropping it was enough
+    auto old = replace_pointer(0, lba + i, format::BlockPointer{});
+    if (!old.ok()) return old.status();
+    VDISK_RETURN_IF_ERROR(release(old->slot));
   }
   return enforce_budget();
 }
@@ -343,7 +414,7 @@ Status DiskImpl::enforce_budget() {
       if (!e->dirty) {
         clean.push_back(e);
         freed += kBlockSize;
-      } else if (e->level == 0 && !e->trimmed && kind_of(0, e->index) == format::BlockKind::kData &&
+      } else if (e->level == 0 && kind_of(0, e->index) == format::BlockKind::kData &&
                  !options_.read_only && spill.size() < kSpillBatchBlocks) {
         spill.push_back(e);
         freed += kBlockSize;

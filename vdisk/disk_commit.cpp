@@ -196,19 +196,12 @@ Status DiskImpl::commit() {
 Status DiskImpl::commit_locked() {
   WriteBatch& batch = commit_batch_;
   batch.clear();
-  std::vector<CacheEntry*> data, trims;
+  std::vector<CacheEntry*> data;
   cache_.for_each([&](CacheEntry* e) {
-    if (!e->dirty || e->level != 0 || kind_of(0, e->index) != format::BlockKind::kData) return;
-    (e->trimmed ? trims : data).push_back(e);
+    if (e->dirty && e->level == 0 && kind_of(0, e->index) == format::BlockKind::kData) data.push_back(e);
   });
   std::sort(data.begin(), data.end(), by_position);
   VDISK_RETURN_IF_ERROR(place_data(data, batch));
-  for (CacheEntry* e : trims) {
-    auto old = replace_pointer(0, e->index, format::BlockPointer{});
-    if (!old.ok()) return old.status();
-    if (!old->is_null()) VDISK_RETURN_IF_ERROR(release(old->slot));
-    cache_.erase(e);
-  }
   VDISK_RETURN_IF_ERROR(place_metadata());
   VDISK_RETURN_IF_ERROR(seal_metadata(batch));
   VDISK_RETURN_IF_ERROR(batch.flush(*store_));

@@ -96,6 +96,14 @@ class DiskImpl final : public Disk {
   Result<CacheEntry*> load(uint32_t level, uint64_t index);
   Status read_and_open(uint32_t level, uint64_t index, const format::BlockPointer& p, std::span<uint8_t> out);
   Status check_pointer(const format::BlockPointer& p, uint32_t level, uint64_t index) const;
+  // Sequential-read detection: the logical blocks after [lba, lba + count) to fetch into the
+  // cache with this read (empty when the read does not continue the previous one).
+  struct BlockRange {
+    uint64_t first = 0, end = 0;
+  };
+  BlockRange plan_readahead(uint64_t lba, uint64_t count);
+  // Asks the store to start reading the slots of the uncached blocks in `next` (no waiting).
+  void hint_readahead(BlockRange next);
   // Evicts clean entries and spills dirty data blocks until the cache fits its budget.
   Status enforce_budget();
 
@@ -131,11 +139,17 @@ class DiskImpl final : public Disk {
   format::BlockPointer root_;
   uint64_t used_ = 0;                       // slots referenced by the working state
   std::unordered_set<uint64_t> quarantine_;  // slots freed since the last commit (not reusable yet)
-  uint64_t unplaced_dirty_ = 0;             // dirty, non-trimmed data entries (each needs a slot)
+  uint64_t unplaced_dirty_ = 0;             // dirty data entries (each needs a slot)
   uint64_t touched_ = 0;                    // data entries changed since the last commit (upper bound)
   bool changed_ = false;
   uint64_t sessions_ = 0;
   uint64_t session_base_sealed_ = 0;        // blocks_sealed of the commit this session started from
+
+  // Readahead state (plan_readahead).
+  uint64_t read_next_ = UINT64_MAX;  // the block after the previous read
+  uint64_t readahead_end_ = 0;       // blocks below this were already read ahead
+  uint64_t readahead_window_ = 0;    // grows while reads stay sequential
+  std::vector<uint8_t> read_run_;    // pread buffer, reused
 
   CacheStats stats_;
   WriteBatch spill_batch_;   // enforce_budget()

@@ -97,6 +97,13 @@ class FileStore final : public BlockStore {
     return Status::Ok();
   }
 
+  void prefetch(uint64_t first, uint64_t count) override {
+    if (first >= blocks_ || count == 0) return;
+    count = std::min(count, blocks_ - first);
+    (void)::posix_fadvise(fd_, static_cast<off_t>(first * kBlockSize), static_cast<off_t>(count * kBlockSize),
+                          POSIX_FADV_WILLNEED);
+  }
+
   Status write(uint64_t first, std::span<const uint8_t> data) override {
     if (read_only_) {
       return Status(ErrorCode::kReadOnly, path_ + ": the image is open read-only");

@@ -34,6 +34,9 @@ class BlockStore {
   virtual Status read(uint64_t first, std::span<uint8_t> out) = 0;
   // Writes blocks [first, first + data.size()/kBlockSize) from `data`. kReadOnly on a read-only store.
   virtual Status write(uint64_t first, std::span<const uint8_t> data) = 0;
+  // A hint that blocks [first, first + count) will be read soon (the file store asks the kernel to
+  // start reading them: POSIX_FADV_WILLNEED). Never fails; out-of-range hints are ignored.
+  virtual void prefetch(uint64_t first, uint64_t count) { (void)first, (void)count; }
   // Makes every completed write durable (fdatasync for files).
   virtual Status sync() = 0;
   virtual bool read_only() const = 0;

@@ -126,6 +126,7 @@ struct MountOptions {
   std::string image_path;  // empty: no persistent image (the memory filesystem alone, needs tmp_bytes)
   KeyMaterial key;
   size_t cache_bytes = kDefaultCacheBytes;
+  size_t readahead_blocks = kDefaultReadaheadBlocks;  // OpenOptions::readahead_blocks (0: off)
   bool read_only = false;
   CreatePolicy create;
   FsOptions fs;
