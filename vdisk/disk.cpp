@@ -209,6 +209,17 @@ void for_each_read_run(size_t n, SlotOf slot_of, F f) {
   }
 }
 
+bool DiskImpl::admit_to_cache(uint64_t lba) {
+  // Second-chance admission: a block read once at random is not worth a cache entry (decrypting
+  // it again costs less than the churn of caching every random miss and evicting map nodes for
+  // it); a block missed again while its lba is still remembered is.
+  if (readahead_window_ > 0) return true;
+  uint64_t& seen = recent_misses_[(lba * 0x9E3779B97F4A7C15ull) >> (64 - kRecentMissBits)];
+  if (seen == lba + 1) return true;
+  seen = lba + 1;
+  return false;
+}
+
 void DiskImpl::hint_readahead(BlockRange next) {
   std::vector<uint64_t> slots;
   for (uint64_t b = next.first; b < next.end; ++b) {
@@ -303,7 +314,9 @@ Status DiskImpl::read(uint64_t lba, std::span<uint8_t> out) {
           if (f.dst != nullptr) status = opened;  // a readahead block that fails is simply not cached
           continue;
         }
-        if (f.dst != nullptr) std::memcpy(f.dst, e->data.data(), kBlockSize);
+        if (f.dst == nullptr) continue;
+        std::memcpy(f.dst, e->data.data(), kBlockSize);
+        if (!admit_to_cache(f.lba)) cache_.erase(e);
       }
     });
     VDISK_RETURN_IF_ERROR(status);

@@ -4,6 +4,7 @@
 // disk_verify.cpp (verification walk).
 #pragma once
 
+#include <array>
 #include <memory>
 #include <mutex>
 #include <unordered_set>
@@ -102,6 +103,8 @@ class DiskImpl final : public Disk {
     uint64_t first = 0, end = 0;
   };
   BlockRange plan_readahead(uint64_t lba, uint64_t count);
+  // Whether a block just read on a miss (not by readahead) stays in the cache.
+  bool admit_to_cache(uint64_t lba);
   // Asks the store to start reading the slots of the uncached blocks in `next` (no waiting).
   void hint_readahead(BlockRange next);
   // Evicts clean entries and spills dirty data blocks until the cache fits its budget.
@@ -150,6 +153,8 @@ class DiskImpl final : public Disk {
   uint64_t readahead_end_ = 0;       // blocks below this were already read ahead
   uint64_t readahead_window_ = 0;    // grows while reads stay sequential
   std::vector<uint8_t> read_run_;    // pread buffer, reused
+  static constexpr unsigned kRecentMissBits = 12;
+  std::array<uint64_t, size_t{1} << kRecentMissBits> recent_misses_{};  // lba + 1 of recent misses
 
   CacheStats stats_;
   WriteBatch spill_batch_;   // enforce_budget()
