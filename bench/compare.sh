@@ -23,7 +23,8 @@ Runs the vdisk benchmark workloads W1-W6 on a plain directory, on gocryptfs and 
 run, and writes the medians, the ratios to the plain directory and the issue-4 targets.
 
   --build DIR   CMake build directory holding bench/vdisk-compare-bench (default: $REPO/build;
-                built with 'cmake --build' if the program is missing)
+                built with 'cmake --build' if the program is missing; the default
+                directory is also configured if needed)
   --work DIR    where the temporary work directory is made (default: the repository root, so the
                 data is on a disk, not on a tmpfs /tmp); it is removed afterwards
   --out DIR     where the results go (default: $REPO/bench-results/<UTC date-time>)
@@ -33,7 +34,8 @@ run, and writes the medians, the ratios to the plain directory and the issue-4 t
                 -- --rounds 5 --workloads W1,W2   (see: BUILD/bench/vdisk-compare-bench --help)
 
 Needs gocryptfs and fusermount3 (installed with apt-get when run as root and missing) and
-/dev/fuse. The default run needs about 5 GiB free (1 GiB --quick).
+/dev/fuse. Needs 4x the file size + 1 GiB free in the work directory's file system (5 GiB by
+default, 1.25 GiB with --quick).
 Results: OUT/results.md (the tables), OUT/results.json (every sample), OUT/machine.txt.
 EOF
 }
@@ -51,6 +53,7 @@ quote() {
 }
 
 BUILD="$REPO/build"
+BUILD_GIVEN=0
 WORK_PARENT="$REPO"
 OUT=""
 QUICK=0
@@ -60,7 +63,7 @@ while [[ $# -gt 0 ]]; do
     --build | --work | --out)
       [[ $# -ge 2 && -n "$2" ]] || { echo "$PROG_NAME: error: $1 needs a directory" >&2; usage >&2; exit 2; }
       case "$1" in
-        --build) BUILD=$2 ;;
+        --build) BUILD=$2; BUILD_GIVEN=1 ;;
         --work) WORK_PARENT=$2 ;;
         --out) OUT=$2 ;;
       esac
@@ -70,7 +73,7 @@ while [[ $# -gt 0 ]]; do
       value=${1#*=}
       [[ -n "$value" ]] || { echo "$PROG_NAME: error: ${1%%=*} needs a directory" >&2; exit 2; }
       case "$1" in
-        --build=*) BUILD=$value ;;
+        --build=*) BUILD=$value; BUILD_GIVEN=1 ;;
         --work=*) WORK_PARENT=$value ;;
         --out=*) OUT=$value ;;
       esac
@@ -147,6 +150,21 @@ if ((avail < need)); then
     "(pass --work DIR elsewhere, or --quick)"
 fi
 
+# ---- the program -----------------------------------------------------------------------------
+
+BENCH="$BUILD/bench/vdisk-compare-bench"
+if [[ ! -x "$BENCH" ]]; then
+  if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then
+    # Only the default build directory is configured here: a mistyped --build is an error.
+    [[ $BUILD_GIVEN == 0 ]] || die "--build $BUILD is not a CMake build directory (no CMakeCache.txt)"
+    note "configuring $BUILD (Release)"
+    cmake -S "$REPO" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  fi
+  note "building vdisk-compare-bench in $BUILD"
+  cmake --build "$BUILD" --target vdisk-compare-bench
+  [[ -x "$BENCH" ]] || die "the build did not produce $BENCH"
+fi
+
 # ---- gocryptfs: packages, /dev/fuse ----------------------------------------------------------
 
 GOCRYPTFS_SKIPPED=""  # the reason, when gocryptfs is not part of the run
@@ -168,35 +186,31 @@ else
   fi
 fi
 
-# ---- the program -----------------------------------------------------------------------------
-
-BENCH="$BUILD/bench/vdisk-compare-bench"
-if [[ ! -x "$BENCH" ]]; then
-  if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then
-    note "configuring $BUILD (Release)"
-    cmake -S "$REPO" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  fi
-  note "building vdisk-compare-bench in $BUILD"
-  cmake --build "$BUILD" --target vdisk-compare-bench
-  [[ -x "$BENCH" ]] || die "the build did not produce $BENCH"
-fi
-
 # ---- the work directory and the gocryptfs mount, removed on exit -----------------------------
 
 WORK=""
 MOUNTED=""    # the mount point this script mounted (and must unmount)
 BENCH_PID=""  # the running vdisk-compare-bench
+# Whether $1 is a mount point now (from /proc/mounts: unlike stat-based checks, this also sees
+# a FUSE mount whose daemon died, "transport endpoint is not connected").
+# shellcheck disable=SC2317  # (called by cleanup)
+is_mounted() {
+  awk -v m="${1// /\\040}" '$2 == m { found = 1 } END { exit !found }' /proc/mounts
+}
 # shellcheck disable=SC2317  # (called by the trap)
 cleanup() {
   local rc=$?
-  trap - EXIT INT TERM
+  # Not interruptible: a second signal (an impatient Ctrl-C; `timeout` signals the process and
+  # its group) must not stop the cleanup half-way and leave the mount behind.
+  trap - EXIT
+  trap '' INT TERM
   if [[ -n "$BENCH_PID" ]] && kill -0 "$BENCH_PID" 2>/dev/null; then
     kill -TERM "$BENCH_PID" 2>/dev/null || true
     wait "$BENCH_PID" 2>/dev/null || true
   fi
-  if [[ -n "$MOUNTED" ]] && mountpoint -q "$MOUNTED"; then
+  if [[ -n "$MOUNTED" ]] && is_mounted "$MOUNTED"; then
     fusermount3 -u "$MOUNTED" 2>/dev/null || umount -l "$MOUNTED" 2>/dev/null || true
-    if mountpoint -q "$MOUNTED"; then
+    if is_mounted "$MOUNTED"; then
       echo "$PROG_NAME: warning: could not unmount $MOUNTED; unmount it with: fusermount3 -u $MOUNTED" >&2
       echo "$PROG_NAME: warning: leaving $WORK in place" >&2
       WORK=""
@@ -219,10 +233,11 @@ if [[ -z "$GOCRYPTFS_SKIPPED" ]]; then
   (umask 077 && head -c 24 /dev/urandom | base64 >"$WORK/gocryptfs.pass")
   if ! init_err=$(gocryptfs -init -q -passfile "$WORK/gocryptfs.pass" "$WORK/gocryptfs-cipher" 2>&1); then
     GOCRYPTFS_SKIPPED="gocryptfs -init failed: ${init_err//$'\n'/ }"
-  elif ! mount_err=$(gocryptfs -q -passfile "$WORK/gocryptfs.pass" "$WORK/gocryptfs-cipher" "$WORK/gocryptfs" 2>&1); then
-    GOCRYPTFS_SKIPPED="gocryptfs cannot mount: ${mount_err//$'\n'/ }"
   else
-    MOUNTED="$WORK/gocryptfs"
+    MOUNTED="$WORK/gocryptfs"  # before mounting: a signal right after the mount must still undo it
+    if ! mount_err=$(gocryptfs -q -passfile "$WORK/gocryptfs.pass" "$WORK/gocryptfs-cipher" "$MOUNTED" 2>&1); then
+      GOCRYPTFS_SKIPPED="gocryptfs cannot mount: ${mount_err//$'\n'/ }"
+    fi
   fi
 fi
 if [[ -n "$GOCRYPTFS_SKIPPED" ]]; then

@@ -99,9 +99,10 @@ int main(int argc, char** argv) {
     if (a.plain.empty() && a.posix.empty() && a.vdisk_dir.empty())
       throw CLI::ValidationError("systems", "give at least one of --plain, --posix, --vdisk-dir");
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return app.exit(e) == 0 ? 0 : 2;  // --help: 0; any usage error: 2, as in the tools
   }
 
+  std::string work_dir;  // ours alone (mkdtemp), removed on every exit path
   try {
     RunReport report;
     report.date = utc_now_iso8601();
@@ -128,8 +129,10 @@ int main(int argc, char** argv) {
     std::string image;
     if (!a.vdisk_dir.empty()) {
       std::filesystem::create_directories(a.vdisk_dir);
-      image = a.vdisk_dir + "/bench.vdisk";
-      std::filesystem::remove(image);
+      std::string pattern = a.vdisk_dir + "/vdisk-compare.XXXXXX";
+      if (::mkdtemp(pattern.data()) == nullptr) throw BenchFailure("cannot create a directory in " + a.vdisk_dir);
+      work_dir = pattern;
+      image = work_dir + "/bench.vdisk";
       VdiskTargetOptions o;
       o.image_path = image;
       // Room for the file, W5's files and their metadata, with copy-on-write slack.
@@ -148,12 +151,12 @@ int main(int argc, char** argv) {
         report.samples.insert(report.samples.end(), samples.begin(), samples.end());
       }
     targets.clear();
-    if (!image.empty()) std::filesystem::remove(image);
 
     std::vector<uint64_t> capacities;
     for (const auto& s : split_list(a.mount_sizes)) capacities.push_back(size_or_throw(s, "--mount-sizes"));
-    if (!capacities.empty() && !a.vdisk_dir.empty())
-      report.mounts = run_mount_series("/proc/self/exe", a.vdisk_dir, capacities, a.rounds, progress);
+    if (!capacities.empty() && !work_dir.empty())
+      report.mounts = run_mount_series("/proc/self/exe", work_dir, capacities, a.rounds, progress);
+    std::filesystem::remove_all(work_dir);
 
     const std::string md = render_markdown(report);
     fmt::print("{}", md);
@@ -162,6 +165,8 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& e) {
     fmt::print(stderr, "vdisk-compare-bench: error: {}\n", e.what());
+    std::error_code ec;
+    if (!work_dir.empty()) std::filesystem::remove_all(work_dir, ec);
     return 1;
   }
 }

@@ -98,6 +98,13 @@ std::vector<MountSample> run_mount_series(const std::string& self_exe, const std
                                           const ProgressFn& progress) {
   std::vector<MountSample> out;
   const std::string image = dir + "/w6.vdisk";
+  struct RemoveImage {
+    const std::string& path;
+    ~RemoveImage() {
+      std::error_code ec;
+      std::filesystem::remove(path, ec);
+    }
+  } remove_image{image};
   const double bare = static_cast<double>(run_probe(self_exe, image, false).peak_rss_kib) / 1024.0;
   for (uint64_t capacity : capacities) {
     std::filesystem::remove(image);
@@ -124,7 +131,6 @@ std::vector<MountSample> run_mount_series(const std::string& self_exe, const std
                            s.image, s.mount_ms, rounds, s.peak_rss_mib, bare));
     out.push_back(s);
   }
-  std::filesystem::remove(image);
   return out;
 }
 

@@ -71,7 +71,10 @@ std::optional<double> median_value(const RunReport& r, const std::string& system
   return median_of(std::move(v));
 }
 
-std::string render_markdown(const RunReport& r) {
+namespace {
+
+// The workload table: medians, ratios and targets.
+std::string render_workload_table(const RunReport& r) {
   std::string out;
   const bool have_base = std::any_of(r.systems.begin(), r.systems.end(), [&](const auto& s) { return s.name == r.baseline; });
   // Header: one value column per system, then a ratio column per non-baseline system against
@@ -110,6 +113,14 @@ std::string render_markdown(const RunReport& r) {
       }
     out += " " + (targets.empty() ? std::string("-") : targets) + " |\n";
   }
+  return out;
+}
+
+}  // namespace
+
+std::string render_markdown(const RunReport& r) {
+  std::string out;
+  if (!r.samples.empty()) out += render_workload_table(r);  // empty when W6 ran alone
 
   bool w5 = false;
   for (const auto& s : r.samples) w5 = w5 || s.workload == "W5";
