@@ -30,5 +30,6 @@ rm -f demo/counter.vdisk
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > demo/counter.key
 build/examples/counter_cpp demo/counter.vdisk demo/counter.key
 build/examples/counter_c demo/counter.vdisk demo/counter.key
-# The data path: a short benchmark of the Disk against a plain file on the same disk.
-build/bench/vdisk-bench --dir demo/bench --size-mib 32 --random-ops 1024 --repeat 1 --skip-large-mount
+# The benchmark workloads W1-W6 on vdisk alone, small sizes (bench/compare.sh runs them at full
+# size against a plain directory and gocryptfs: docs/BENCHMARKS.md).
+build/tools/vdisk bench --quick --dir demo
