@@ -213,7 +213,7 @@ bool DiskImpl::admit_to_cache(uint64_t lba) {
   // Second-chance admission: a block read once at random is not worth a cache entry (decrypting
   // it again costs less than the churn of caching every random miss and evicting map nodes for
   // it); a block missed again while its lba is still remembered is.
-  if (readahead_window_ > 0) return true;
+  if (readahead_window_ > 0) return false;  // streamed: read once
   uint64_t& seen = recent_misses_[(lba * 0x9E3779B97F4A7C15ull) >> (64 - kRecentMissBits)];
   if (seen == lba + 1) return true;
   seen = lba + 1;
@@ -239,7 +239,7 @@ DiskImpl::BlockRange DiskImpl::plan_readahead(uint64_t lba, uint64_t count) {
   // filesystem interleaves an occasional block-tree node with a file's data).
   const bool sequential = read_next_ != UINT64_MAX && lba >= read_next_ && lba <= read_next_ + kSequentialSlack;
   read_next_ = end;
-  const uint64_t max_window = std::min<uint64_t>(options_.readahead_blocks, options_.cache_bytes / kBlockSize / 4);
+  const uint64_t max_window = options_.readahead_blocks;
   if (!sequential || max_window == 0) {
     readahead_window_ = 0;
     readahead_end_ = end;
@@ -259,14 +259,15 @@ Status DiskImpl::read(uint64_t lba, std::span<uint8_t> out) {
   VDISK_RETURN_IF_ERROR(check_usable(false));
   VDISK_RETURN_IF_ERROR(check_range(lba, out.size()));
   const uint64_t count = out.size() / kBlockSize;
+  // A sequential stream: have the store read the slots of the next window ahead (into the host's
+  // page cache) while this request is decrypted. Streamed blocks are not cached (admit_to_cache).
   const BlockRange ahead = plan_readahead(lba, count);
-  // Let the kernel fetch the window after this one while this one is decrypted and consumed.
-  if (ahead.end > ahead.first) hint_readahead({ahead.end, std::min(capacity(), ahead.end + (ahead.end - ahead.first))});
+  if (ahead.end > ahead.first) hint_readahead(ahead);
 
   struct Fetch {
     uint64_t lba;
     format::BlockPointer pointer;
-    uint8_t* dst;  // nullptr: readahead, into the cache only
+    uint8_t* dst;
   };
   std::vector<Fetch> fetches;
   for (uint64_t first = 0; first < count; first += kBudgetCheckEvery) {
@@ -287,13 +288,6 @@ Status DiskImpl::read(uint64_t lba, std::span<uint8_t> out) {
       else
         fetches.push_back({lba + i, *p, dst.data()});
     }
-    if (last == count)
-      for (uint64_t b = ahead.first; b < ahead.end; ++b) {
-        if (cache_.find(0, b) != nullptr) continue;
-        auto p = pointer_of(0, b);
-        if (!p.ok()) break;  // a damaged map node: the read that needs it will report it
-        if (!p->is_null()) fetches.push_back({b, *p, nullptr});
-      }
     // Read in ascending slot order. Slots close together are read with one pread, gaps included:
     // a shuffled run puts a file's consecutive blocks a few slots apart.
     std::sort(fetches.begin(), fetches.end(), [](const Fetch& a, const Fetch& b) { return a.pointer.slot < b.pointer.slot; });
@@ -307,16 +301,8 @@ Status DiskImpl::read(uint64_t lba, std::span<uint8_t> out) {
       for (size_t k = i; k < j && status.ok(); ++k) {
         const Fetch& f = fetches[k];
         auto cipher = std::span<const uint8_t>(run).subspan((f.pointer.slot - first_slot) * kBlockSize, kBlockSize);
-        CacheEntry* e = cache_.insert(0, f.lba);
-        Status opened = keys_->open_block(format::BlockKind::kData, 0, f.lba, f.pointer, cipher, e->data);
-        if (!opened.ok()) {
-          cache_.erase(e);
-          if (f.dst != nullptr) status = opened;  // a readahead block that fails is simply not cached
-          continue;
-        }
-        if (f.dst == nullptr) continue;
-        std::memcpy(f.dst, e->data.data(), kBlockSize);
-        if (!admit_to_cache(f.lba)) cache_.erase(e);
+        status = keys_->open_block(format::BlockKind::kData, 0, f.lba, f.pointer, cipher, {f.dst, kBlockSize});
+        if (status.ok() && admit_to_cache(f.lba)) std::memcpy(cache_.insert(0, f.lba)->data.data(), f.dst, kBlockSize);
       }
     });
     VDISK_RETURN_IF_ERROR(status);

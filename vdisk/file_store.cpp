@@ -11,7 +11,13 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -63,11 +69,72 @@ class FdGuard {
   int fd_;
 };
 
+// Reads hinted ranges into the kernel's page cache on a thread of its own, so that the caller's
+// later pread of them does not wait for the device (the kernel's WILLNEED readahead is capped and
+// partly synchronous). Started at the first hint; at most kMaxPending ranges wait (older ones are
+// dropped: they are only hints). Errors are ignored: the real read reports them.
+class Prefetcher {
+ public:
+  explicit Prefetcher(int fd) : fd_(fd) {}
+  ~Prefetcher() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+  Prefetcher(const Prefetcher&) = delete;
+  Prefetcher& operator=(const Prefetcher&) = delete;
+
+  void enqueue(uint64_t offset, uint64_t length) {
+    {
+      std::lock_guard lock(mu_);
+      if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
+      if (pending_.size() >= kMaxPending) pending_.pop_front();
+      pending_.emplace_back(offset, length);
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  static constexpr size_t kMaxPending = 64;
+  static constexpr size_t kChunk = size_t{1} << 20;
+
+  void loop() {
+    std::vector<uint8_t> sink(kChunk);
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || !pending_.empty(); });
+      if (stop_) return;
+      auto [offset, length] = pending_.front();
+      pending_.pop_front();
+      lock.unlock();
+      for (uint64_t done = 0; done < length;) {
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(kChunk, length - done));
+        if (::pread(fd_, sink.data(), n, static_cast<off_t>(offset + done)) <= 0) break;
+        done += n;
+      }
+      lock.lock();
+    }
+  }
+
+  const int fd_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<uint64_t, uint64_t>> pending_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 class FileStore final : public BlockStore {
  public:
   FileStore(int fd, std::string path, uint64_t blocks, bool read_only)
       : fd_(fd), path_(std::move(path)), blocks_(blocks), read_only_(read_only) {}
-  ~FileStore() override { ::close(fd_); }  // also releases the flock
+  ~FileStore() override {
+    prefetcher_.reset();  // joins its thread before the descriptor goes
+    ::close(fd_);         // also releases the flock
+  }
   FileStore(const FileStore&) = delete;
   FileStore& operator=(const FileStore&) = delete;
 
@@ -100,8 +167,8 @@ class FileStore final : public BlockStore {
   void prefetch(uint64_t first, uint64_t count) override {
     if (first >= blocks_ || count == 0) return;
     count = std::min(count, blocks_ - first);
-    (void)::posix_fadvise(fd_, static_cast<off_t>(first * kBlockSize), static_cast<off_t>(count * kBlockSize),
-                          POSIX_FADV_WILLNEED);
+    if (!prefetcher_) prefetcher_ = std::make_unique<Prefetcher>(fd_);
+    prefetcher_->enqueue(first * kBlockSize, count * kBlockSize);
   }
 
   Status write(uint64_t first, std::span<const uint8_t> data) override {
@@ -144,6 +211,7 @@ class FileStore final : public BlockStore {
   const std::string path_;
   const uint64_t blocks_;
   const bool read_only_;
+  std::unique_ptr<Prefetcher> prefetcher_;  // created at the first prefetch() hint
 };
 
 // The largest block count whose byte size fits in off_t.

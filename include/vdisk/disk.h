@@ -39,15 +39,16 @@ struct CreateOptions {
   std::function<void(uint64_t, uint64_t)> progress;
 };
 
-inline constexpr size_t kDefaultReadaheadBlocks = 1024;  // 4 MiB
+inline constexpr size_t kDefaultReadaheadBlocks = 4096;  // 16 MiB
 
 struct OpenOptions {
   size_t cache_bytes = kDefaultCacheBytes;
   bool read_only = false;
-  // Largest readahead window, in blocks, for sequential reads (0: none). A read that continues
-  // the previous one also fetches up to this many following logical blocks into the cache, in
-  // few large preads, so that a sequential scan of a shuffled image reads whole runs of slots.
-  // Capped at a quarter of the cache. The host sees these extra reads (docs/DESIGN.md, G6).
+  // Largest readahead window, in blocks, for sequential reads (0: none). While reads continue
+  // one another, the store is asked to read the slots of up to this many following logical blocks
+  // ahead (BlockStore::prefetch: into the host's page cache, on a thread of the file store), so a
+  // sequential scan overlaps I/O with decryption. Streamed blocks are not kept in the cache. The
+  // host sees these extra reads (docs/DESIGN.md, G6).
   size_t readahead_blocks = kDefaultReadaheadBlocks;
 };
 
