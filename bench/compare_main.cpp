@@ -50,18 +50,6 @@ uint64_t size_or_throw(const std::string& text, const char* option) {
   return *v;
 }
 
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    if (comma == std::string::npos) comma = s.size();
-    if (comma > start) out.push_back(s.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream f(path, std::ios::trunc);
   f << text;

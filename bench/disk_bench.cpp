@@ -23,6 +23,7 @@
 
 #include "vdisk/disk.h"
 #include "vdisk/keys.h"
+#include "workloads.h"
 
 using namespace vdisk;
 using Clock = std::chrono::steady_clock;
@@ -176,18 +177,6 @@ MountResult measure_mount(const std::string& path, bool open_disk) {
   return r;
 }
 
-// Peak resident memory of this process (VmHWM: per address space, reset by exec).
-long peak_rss_kib() {
-  FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return -1;
-  char line[256];
-  long kib = -1;
-  while (std::fgets(line, sizeof(line), f) != nullptr)
-    if (std::strncmp(line, "VmHWM:", 6) == 0) kib = std::strtol(line + 6, nullptr, 10);
-  std::fclose(f);
-  return kib;
-}
-
 // The probe side of measure_mount.
 int mount_probe(const std::string& path, int fd, bool open_disk) {
   MountResult r;
@@ -198,7 +187,7 @@ int mount_probe(const std::string& path, int fd, bool open_disk) {
     std::vector<uint8_t> b(kBlockSize);
     check(disk->read(0, b), "read");
   }
-  r.peak_rss_kib = peak_rss_kib();
+  r.peak_rss_kib = bench::peak_rss_kib();
   return ::write(fd, &r, sizeof(r)) == sizeof(r) ? 0 : 2;
 }
 

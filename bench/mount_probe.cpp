@@ -23,18 +23,6 @@ struct ProbeResult {
   long peak_rss_kib = 0;
 };
 
-// Peak resident memory of this process (VmHWM: per address space, reset by exec).
-long peak_rss_kib() {
-  FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return -1;
-  char line[256];
-  long kib = -1;
-  while (std::fgets(line, sizeof(line), f) != nullptr)
-    if (std::strncmp(line, "VmHWM:", 6) == 0) kib = std::strtol(line + 6, nullptr, 10);
-  std::fclose(f);
-  return kib;
-}
-
 MountOptions probe_options(const std::string& image) {
   MountOptions m;
   m.image_path = image;
@@ -87,6 +75,17 @@ std::string size_label(uint64_t bytes) {
 }
 
 }  // namespace
+
+long peak_rss_kib() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  long kib = -1;
+  while (std::fgets(line, sizeof(line), f) != nullptr)
+    if (std::strncmp(line, "VmHWM:", 6) == 0) kib = std::strtol(line + 6, nullptr, 10);
+  std::fclose(f);
+  return kib;
+}
 
 int maybe_run_mount_probe(int argc, char** argv) {
   if (argc != 5 || std::strcmp(argv[1], kProbeFlag) != 0) return -1;

@@ -225,6 +225,18 @@ const std::vector<WorkloadInfo>& workload_catalog() {
   return catalog;
 }
 
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    if (comma == std::string::npos) comma = s.size();
+    if (comma > start) out.push_back(s.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
 const WorkloadInfo* find_workload(const std::string& id) {
   for (const auto& w : workload_catalog())
     if (w.id == id) return &w;

@@ -72,6 +72,13 @@ std::vector<MountSample> run_mount_series(const std::string& self_exe, const std
                                           const std::vector<uint64_t>& capacities, int rounds,
                                           const ProgressFn& progress);
 
+// "W1,W2,,W5" -> {"W1", "W2", "W5"} (empty items dropped): the command lines' list syntax.
+std::vector<std::string> split_list(const std::string& s);
+
+// Peak resident memory of the calling process in KiB (VmHWM: per address space, reset by exec),
+// or -1 when /proc is unreadable.
+long peak_rss_kib();
+
 // A program that calls run_mount_series must start with this: when argv is a probe invocation it
 // does the probe and returns its exit code, otherwise it returns -1.
 int maybe_run_mount_probe(int argc, char** argv);

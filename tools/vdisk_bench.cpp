@@ -72,18 +72,6 @@ struct Plan {
   uint64_t image_capacity = 0;
 };
 
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    if (comma == std::string::npos) comma = s.size();
-    if (comma > start) out.push_back(s.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
 bool same_id(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
@@ -123,7 +111,7 @@ std::string make_plan(BenchArgs& args, Plan& plan) {
   plan.rounds = args.rounds;
 
   if (args.workloads_opt->count() > 0) {
-    auto ids = split_list(args.workloads);
+    auto ids = bench::split_list(args.workloads);
     if (ids.empty()) return "--workloads: the list is empty; name some of " + workload_ids();
     plan.w6 = false;
     for (const auto& id : ids) {
@@ -141,7 +129,7 @@ std::string make_plan(BenchArgs& args, Plan& plan) {
     if (c.workloads.empty()) plan.rounds = 0;
   }
   if (plan.w6) {
-    for (const auto& s : split_list(args.mount_sizes)) {
+    for (const auto& s : bench::split_list(args.mount_sizes)) {
       auto cap = parse_size(s);
       if (!cap.ok()) return "--mount-sizes: " + cap.status().message();
       if (*cap % kBlockSize != 0 || *cap < kMiB)
