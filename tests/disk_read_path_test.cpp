@@ -2,6 +2,7 @@
 // misses, trims that keep no cache entries, and the file store's prefetcher.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -160,4 +161,42 @@ TEST_CASE("File store: prefetch hints are harmless, also out of range and right 
   for (int i = 0; i < 100; ++i) (*store)->prefetch(0, 64);  // a full queue drops old hints
   store->reset();  // joins the prefetch thread with hints still queued
   SUCCEED("closed with hints pending");
+}
+
+TEST_CASE("Disk: a large read reports a damaged block wherever it lies and returns nothing unauthenticated", "[disk][read-path]") {
+  // The blocks are read and opened in slot order: damage the block in the lowest slot (opened
+  // first), then the one in the highest (opened last, after everything else was accepted).
+  auto store = written_image();
+  std::vector<std::pair<uint64_t, uint64_t>> hints;
+  uint64_t lowest = 0, highest = 0, lo = UINT64_MAX, hi = 0;
+  {
+    auto disk = open_recording(*store, hints, 0);
+    for (uint64_t lba = 0; lba < 256; ++lba) {
+      auto p = disk->locate(lba);
+      REQUIRE_OK(p);
+      if (p->slot < lo) lo = p->slot, lowest = lba;
+      if (p->slot > hi) hi = p->slot, highest = lba;
+    }
+  }
+  for (auto [victim, slot] : {std::pair{lowest, lo}, std::pair{highest, hi}}) {
+    CAPTURE(victim);
+    std::vector<uint8_t> original(kBlockSize);
+    REQUIRE_OK(store->read(slot, original));
+    REQUIRE_OK(store->write(slot, pattern_block(victim, 99)));
+    auto disk = open_recording(*store, hints, 0);
+    std::vector<uint8_t> buf(256 * kBlockSize, 0xAB);
+    Status s = disk->read(0, buf);
+    REQUIRE(s.code() == ErrorCode::kCorrupt);
+    CHECK(s.message().find("block " + std::to_string(victim)) != std::string::npos);
+    // The damaged block's bytes are wiped, never its forged plaintext.
+    const uint8_t* bad = buf.data() + victim * kBlockSize;
+    CHECK(std::all_of(bad, bad + kBlockSize, [](uint8_t x) { return x == 0 || x == 0xAB; }));
+    // The rest of the image still reads.
+    std::vector<uint8_t> b(kBlockSize);
+    const uint64_t other = victim == 0 ? 1 : victim - 1;
+    REQUIRE_OK(disk->read(other, b));
+    CHECK(b == pattern_block(other, 7));
+    disk.reset();
+    REQUIRE_OK(store->write(slot, original));
+  }
 }
