@@ -20,7 +20,7 @@ usage() {
 Usage: bench/compare.sh [--build DIR] [--work DIR] [--out DIR] [--quick] [-- ARGS...]
 
 Runs the vdisk benchmark workloads W1-W6 on a plain directory, on gocryptfs and on vdisk in one
-run, and writes the medians, the ratios to the plain directory and the issue-4 targets.
+run, and writes the medians, the ratios to the plain directory and the performance targets (docs/BENCHMARKS.md).
 
   --build DIR   CMake build directory holding bench/vdisk-compare-bench (default: $REPO/build;
                 built with 'cmake --build' if the program is missing; the default

@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   if (int rc = maybe_run_mount_probe(argc, argv); rc >= 0) return rc;
   CLI::App app{"Runs the vdisk benchmark workloads (W1-W6, see bench/workloads.h) on a plain directory, other\n"
                "directories (a gocryptfs mount, a FUSE mount) and vdisk's library API in one run, and prints\n"
-               "medians, ratios to the plain directory and the issue-4 targets."};
+               "medians, ratios to the plain directory and the performance targets (docs/BENCHMARKS.md)."};
   Args a;
   app.add_option("--plain", a.plain, "Plain host directory: the baseline every ratio divides by");
   app.add_option("--posix", a.posix, "NAME=DIR: another system reached through a host directory (repeatable)");

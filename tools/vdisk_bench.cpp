@@ -339,7 +339,7 @@ FileCommand add_bench(CLI::App& parent) {
   app->add_flag("--quick", args->quick, "Small sizes for a smoke run of a few seconds (explicit options still win)");
   app->add_flag("--json", args->json, "Print the whole run (every sample, medians) as JSON instead of the table");
   const char* details = (
-      "Run the issue-4 benchmark workloads on vdisk alone, through its library API (no FUSE), on a\n"
+      "Run the benchmark workloads on vdisk alone, through its library API (no FUSE), on a\n"
       "temporary image in a new directory DIR/vdisk-bench.XXXXXX, removed afterwards (also when a\n"
       "workload fails or on Ctrl-C). In run order:\n"
       "  W1   sequential write of a --file-size file in 1 MiB writes, then one fsync    MiB/s\n"
@@ -355,8 +355,9 @@ FileCommand add_bench(CLI::App& parent) {
       "The table shows the MEDIAN of each workload over --rounds rounds; --json prints every sample\n"
       "as well. Progress lines go to stderr, the result to stdout. Exit 1 when a workload fails\n"
       "(the message names the call), 5 when DIR lacks space for the image.\n"
-      "To compare with a plain directory and gocryptfs side by side (ratios, the issue-4 targets),\n"
-      "run bench/compare.sh from the source tree (needs /dev/fuse and gocryptfs).");
+      "To compare with a plain directory and gocryptfs side by side (ratios, the performance\n"
+      "targets of docs/BENCHMARKS.md), run bench/compare.sh from the source tree (needs /dev/fuse\n"
+      "and gocryptfs).");
   app->footer(subcommand_footer(details,
                                 "  vdisk bench --quick\n"
                                 "  vdisk bench --dir /mnt/ssd --rounds 3\n"
