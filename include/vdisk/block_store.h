@@ -34,8 +34,8 @@ class BlockStore {
   virtual Status read(uint64_t first, std::span<uint8_t> out) = 0;
   // Writes blocks [first, first + data.size()/kBlockSize) from `data`. kReadOnly on a read-only store.
   virtual Status write(uint64_t first, std::span<const uint8_t> data) = 0;
-  // A hint that blocks [first, first + count) will be read soon: the file store reads them into
-  // the host's page cache on a background thread of its own. Never fails, never waits;
+  // A hint that blocks [first, first + count) will be read soon: the file store has the kernel
+  // read them into the host's page cache (readahead(2)) from a background thread of its own. Never fails, never waits;
   // out-of-range hints are ignored. Callable only from the thread(s) that may call read().
   virtual void prefetch(uint64_t first, uint64_t count) { (void)first, (void)count; }
   // Makes every completed write durable (fdatasync for files).

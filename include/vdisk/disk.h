@@ -46,7 +46,7 @@ struct OpenOptions {
   bool read_only = false;
   // Largest readahead window, in blocks, for sequential reads (0: none). While reads continue
   // one another, the store is asked to read the slots of up to this many following logical blocks
-  // ahead (BlockStore::prefetch: into the host's page cache, on a thread of the file store), so a
+  // ahead (BlockStore::prefetch: into the host's page cache, from a thread of the file store), so a
   // sequential scan overlaps I/O with decryption. Streamed blocks are not kept in the cache. The
   // host sees these extra reads (docs/DESIGN.md, G6).
   size_t readahead_blocks = kDefaultReadaheadBlocks;
