@@ -2,8 +2,9 @@
 # Installs the Debian 12 packages vdisk builds and tests with, if any are missing.
 # Runs apt-get only when something is missing (and then needs root).
 set -euo pipefail
+# gocryptfs and fuse3: the benchmark comparison (bench/compare.sh) and its smoke test.
 PKGS=(build-essential cmake ninja-build pkg-config libssl-dev liblz4-dev libcli11-dev libfmt-dev catch2
-      clang-14 libclang-rt-14-dev python3 util-linux)
+      clang-14 libclang-rt-14-dev python3 util-linux gocryptfs fuse3)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
