@@ -243,7 +243,7 @@ TEST_CASE("foreign, truncated and unknown-version images are refused with a name
   }
   {
     std::vector<uint8_t> future = img.bytes;
-    future[8] = 9;  // format version 9
+    future.at(8) = 9;  // format version 9 (at(): g++ -O3 warns of a null data() otherwise)
     FaultStore store(future);
     auto disk = Disk::open(std::make_unique<ForwardStore>(store), test_key(), OpenOptions{});
     REQUIRE_FALSE(disk.ok());
