@@ -19,8 +19,6 @@ done
 make_key key.hex
 make_key other.hex
 
-sha() { sha256sum "$1" | cut -d' ' -f1; }
-
 for prog in counter_cpp counter_c; do
   img="$prog.img"
   bin="$EXAMPLES/$prog"

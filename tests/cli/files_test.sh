@@ -6,19 +6,8 @@ set -euo pipefail
 source "${2:?usage: bash files_test.sh BINDIR SRCDIR}/tests/cli/lib.sh"
 cli_setup "$@"
 
-sha() { sha256sum "$1" | cut -d' ' -f1; }
-# expect_exact LINE...: stdout is exactly these lines.
-expect_exact() {
-  diff <(printf '%s\n' "$@") "$out" >/dev/null || fail "stdout is not exactly: $(printf '%s|' "$@")"
-  pass
-}
 expect_empty_out() {
   [[ ! -s "$out" ]] || fail "stdout should be empty"
-  pass
-}
-# expect_line REGEX: some stdout line matches the extended regex (whole line).
-expect_line() {
-  grep -qxE -- "$1" "$out" || fail "no stdout line matches: $1"
   pass
 }
 expect_python_json() {

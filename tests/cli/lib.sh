@@ -9,6 +9,9 @@
 # expect_json          asserts stdout is one valid JSON document.
 # json_get EXPR        evaluates the Python expression EXPR on the JSON in $out as `d`.
 # expect_unchanged A B asserts files A and B are byte-identical (cmp).
+# expect_exact LINE... asserts stdout is exactly these lines.
+# expect_line REGEX    asserts some whole stdout line matches the extended regex.
+# sha FILE             prints FILE's SHA-256 (hex).
 
 cli_setup() {
   BINDIR=${1:?usage: bash script BINDIR SRCDIR}
@@ -93,6 +96,18 @@ expect_json_eq() {
   [[ "$got" == "$2" ]] || fail "JSON $1 is '$got', expected '$2'"
   pass
 }
+
+expect_exact() {
+  diff <(printf '%s\n' "$@") "$out" >/dev/null || fail "stdout is not exactly: $(printf '%s|' "$@")"
+  pass
+}
+
+expect_line() {
+  grep -qxE -- "$1" "$out" || fail "no stdout line matches: $1"
+  pass
+}
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 expect_unchanged() {
   cmp -s "$1" "$2" || fail "$2 was modified (differs from its copy $1)"

@@ -7,11 +7,6 @@ set -euo pipefail
 source "${2:?usage: bash transfer_test.sh BINDIR SRCDIR}/tests/cli/lib.sh"
 cli_setup "$@"
 
-sha() { sha256sum "$1" | cut -d' ' -f1; }
-expect_exact() {
-  diff <(printf '%s\n' "$@") "$out" >/dev/null || fail "stdout is not exactly: $(printf '%s|' "$@")"
-  pass
-}
 expect_same() {
   cmp -s "$1" "$2" || fail "$2 differs from $1"
   pass

@@ -8,15 +8,6 @@ set -euo pipefail
 source "${2:?usage: bash tree_test.sh BINDIR SRCDIR}/tests/cli/lib.sh"
 cli_setup "$@"
 
-sha() { sha256sum "$1" | cut -d' ' -f1; }
-expect_exact() {
-  diff <(printf '%s\n' "$@") "$out" >/dev/null || fail "stdout is not exactly: $(printf '%s|' "$@")"
-  pass
-}
-expect_line() {
-  grep -qxE -- "$1" "$out" || fail "no stdout line matches: $1"
-  pass
-}
 # Every entry of tree $1 with type, mode, size and (except symlinks) mtime to the nanosecond;
 # symlinks with their target.
 describe_tree() {
