@@ -247,7 +247,7 @@ DiskImpl::BlockRange DiskImpl::plan_readahead(uint64_t lba, uint64_t count) {
   }
   readahead_window_ = std::min(max_window, std::max({readahead_window_ * 2, count, uint64_t{32}}));
   readahead_end_ = std::max(readahead_end_, end);
-  // Fetch the next window only when less than half of one is left ahead: few, large fetches.
+  // Hint the next window only when less than half of one is left ahead: few, large hints.
   if (readahead_end_ - end >= readahead_window_ / 2) return {};
   BlockRange r{readahead_end_, std::min(capacity(), end + readahead_window_)};
   readahead_end_ = std::max(readahead_end_, r.end);

@@ -97,13 +97,14 @@ class DiskImpl final : public Disk {
   Result<CacheEntry*> load(uint32_t level, uint64_t index);
   Status read_and_open(uint32_t level, uint64_t index, const format::BlockPointer& p, std::span<uint8_t> out);
   Status check_pointer(const format::BlockPointer& p, uint32_t level, uint64_t index) const;
-  // Sequential-read detection: the logical blocks after [lba, lba + count) to fetch into the
-  // cache with this read (empty when the read does not continue the previous one).
+  // Sequential-read detection: the logical blocks after [lba, lba + count) whose slots to hint to
+  // the store with this read (empty when the read does not continue the previous one, or when
+  // enough of the window was hinted already).
   struct BlockRange {
     uint64_t first = 0, end = 0;
   };
   BlockRange plan_readahead(uint64_t lba, uint64_t count);
-  // Whether a block just read on a miss (not by readahead) stays in the cache.
+  // Whether a block just read on a miss stays in the cache.
   bool admit_to_cache(uint64_t lba);
   // Asks the store to start reading the slots of the uncached blocks in `next` (no waiting).
   void hint_readahead(BlockRange next);
@@ -150,7 +151,7 @@ class DiskImpl final : public Disk {
 
   // Readahead state (plan_readahead).
   uint64_t read_next_ = UINT64_MAX;  // the block after the previous read
-  uint64_t readahead_end_ = 0;       // blocks below this were already read ahead
+  uint64_t readahead_end_ = 0;       // blocks below this were already hinted
   uint64_t readahead_window_ = 0;    // grows while reads stay sequential
   std::vector<uint8_t> read_run_;    // pread buffer, reused
   static constexpr unsigned kRecentMissBits = 12;

@@ -14,15 +14,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <condition_variable>
-#include <deque>
-#include <mutex>
-#include <thread>
-#include <vector>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <span>
+#include <thread>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -71,18 +70,19 @@ class FdGuard {
 
 // Brings hinted ranges into the kernel's page cache on a thread of its own (readahead(2), in 1 MiB
 // pieces: it returns once the reads are issued, and copies nothing), so that the caller's later
-// pread of them does not wait for the device and the caller never blocks on issuing them. Started at the first hint; at most kMaxPending ranges wait (older ones are
-// dropped: they are only hints). Errors are ignored: the real read reports them.
+// pread of them does not wait for the device and the caller never blocks on issuing them. At most
+// kMaxPending ranges wait (older ones are dropped: they are only hints). Errors are ignored: the
+// real read reports them. The FileStore creates it at the first hint.
 class Prefetcher {
  public:
-  explicit Prefetcher(int fd) : fd_(fd) {}
+  explicit Prefetcher(int fd) : fd_(fd), thread_([this] { loop(); }) {}
   ~Prefetcher() {
     {
       std::lock_guard lock(mu_);
       stop_ = true;
     }
     cv_.notify_one();
-    if (thread_.joinable()) thread_.join();
+    thread_.join();
   }
   Prefetcher(const Prefetcher&) = delete;
   Prefetcher& operator=(const Prefetcher&) = delete;
@@ -90,7 +90,6 @@ class Prefetcher {
   void enqueue(uint64_t offset, uint64_t length) {
     {
       std::lock_guard lock(mu_);
-      if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
       if (pending_.size() >= kMaxPending) pending_.pop_front();
       pending_.emplace_back(offset, length);
     }
@@ -123,7 +122,7 @@ class Prefetcher {
   std::condition_variable cv_;
   std::deque<std::pair<uint64_t, uint64_t>> pending_;
   bool stop_ = false;
-  std::thread thread_;
+  std::thread thread_;  // last: started once everything it uses exists
 };
 
 class FileStore final : public BlockStore {

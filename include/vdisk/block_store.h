@@ -35,8 +35,9 @@ class BlockStore {
   // Writes blocks [first, first + data.size()/kBlockSize) from `data`. kReadOnly on a read-only store.
   virtual Status write(uint64_t first, std::span<const uint8_t> data) = 0;
   // A hint that blocks [first, first + count) will be read soon: the file store has the kernel
-  // read them into the host's page cache (readahead(2)) from a background thread of its own. Never fails, never waits;
-  // out-of-range hints are ignored. Callable only from the thread(s) that may call read().
+  // read them into the host's page cache (readahead(2)) from a background thread of its own.
+  // Never fails, never waits; out-of-range hints are ignored. Callable only from the thread(s)
+  // that may call read().
   virtual void prefetch(uint64_t first, uint64_t count) { (void)first, (void)count; }
   // Makes every completed write durable (fdatasync for files).
   virtual Status sync() = 0;
