@@ -123,8 +123,7 @@ int main(int argc, char** argv) {
       image = work_dir + "/bench.vdisk";
       VdiskTargetOptions o;
       o.image_path = image;
-      // Room for the file, W5's files and their metadata, with copy-on-write slack.
-      o.capacity_bytes = a.config.file_bytes + a.config.file_bytes / 4 + a.config.files * 8192 + (uint64_t{64} << 20);
+      o.capacity_bytes = vdisk_image_capacity(a.config);
       if (a.readahead >= 0) o.readahead_blocks = static_cast<size_t>(a.readahead);
       if (!a.cache.empty()) o.cache_bytes = size_or_throw(a.cache, "--cache");
       fmt::print(stderr, "creating the vdisk image ({} MiB, filled with random bytes)...\n", o.capacity_bytes >> 20);

@@ -96,7 +96,7 @@ std::vector<MountSample> run_mount_series(const std::string& self_exe, const std
                                           const std::vector<uint64_t>& capacities, int rounds,
                                           const ProgressFn& progress) {
   std::vector<MountSample> out;
-  const std::string image = dir + "/w6.vdisk";
+  const std::string image = dir + "/" + kMountSeriesImage;
   struct RemoveImage {
     const std::string& path;
     ~RemoveImage() {

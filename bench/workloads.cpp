@@ -237,6 +237,10 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
+uint64_t vdisk_image_capacity(const SuiteConfig& c) {
+  return c.file_bytes + c.file_bytes / 4 + c.files * 8192 + (uint64_t{64} << 20);
+}
+
 const WorkloadInfo* find_workload(const std::string& id) {
   for (const auto& w : workload_catalog())
     if (w.id == id) return &w;

@@ -42,6 +42,10 @@ struct SuiteConfig {
   uint64_t seed = 20261123;
 };
 
+// Logical capacity of a vdisk image that holds a round of `config`: the W1-W4 file, W5's files
+// and their metadata, with copy-on-write slack.
+uint64_t vdisk_image_capacity(const SuiteConfig& config);
+
 struct Sample {
   std::string system;
   std::string workload;
@@ -64,6 +68,9 @@ struct MountSample {
   double peak_rss_mib = 0;      // largest over the rounds
   double bare_process_mib = 0;  // the same process without mounting (its libraries and runtime)
 };
+
+// The file run_mount_series creates in its `dir` (callers that clean up on signals remove it).
+inline constexpr const char* kMountSeriesImage = "w6.vdisk";
 
 // W6: for each capacity, creates a sparse image under `dir` (no random fill: creation time is not
 // measured), then `rounds` times execs `self_exe` with the probe arguments, which mounts the image,

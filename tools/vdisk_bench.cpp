@@ -84,12 +84,6 @@ std::string workload_ids() {
   return ids + kW6;
 }
 
-// The image of W1-W5: the file, W5's files and their metadata, with copy-on-write slack (the
-// same room as vdisk-compare-bench gives it).
-uint64_t image_capacity_for(const bench::SuiteConfig& c) {
-  return c.file_bytes + c.file_bytes / 4 + c.files * 8192 + (uint64_t{64} << 20);
-}
-
 // Fills `plan` from `args`; on bad input returns the message of the usage error.
 std::string make_plan(BenchArgs& args, Plan& plan) {
   if (args.quick) {
@@ -147,7 +141,7 @@ std::string make_plan(BenchArgs& args, Plan& plan) {
     plan.cache_bytes = static_cast<size_t>(*cache);
   }
   if (plan.rounds > 0) {
-    plan.image_capacity = image_capacity_for(c);
+    plan.image_capacity = bench::vdisk_image_capacity(c);
     if (!format::geometry_for_capacity(plan.image_capacity / kBlockSize).ok())
       return fmt::format("--file-size: '{}' is larger than an image can be", args.file_size);
   }
@@ -190,7 +184,7 @@ class Scratch {
     dir_ = templ;
     image_ = dir_ + "/bench.vdisk";
     // run_mount_series's image (bench/mount_probe.cpp).
-    if (!copy_path(g_scratch, dir_) || !copy_path(g_image, image_) || !copy_path(g_w6_image, dir_ + "/w6.vdisk")) {
+    if (!copy_path(g_scratch, dir_) || !copy_path(g_image, image_) || !copy_path(g_w6_image, dir_ + "/" + bench::kMountSeriesImage)) {
       remove();
       throw bench::BenchFailure("the path of the temporary directory is too long: " + dir_);
     }
