@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "vdisk/disk_impl.h"
+#include "vdisk/oram_disk.h"
 
 namespace vdisk {
 
@@ -66,14 +67,12 @@ Result<std::unique_ptr<Disk>> Disk::open(std::unique_ptr<BlockStore> store, cons
                                                     store->describe()));
   auto header = read_header_block(*store);
   if (!header.ok()) return header.status();
-  if (header->mode != format::Mode::kShuffle)
-    return Status(ErrorCode::kUnsupportedVersion,
-                  fmt::format("{} uses placement mode '{}', which this build does not support yet",
-                              store->describe(), format::mode_name(header->mode)));
   auto data_key = unlock_keyslots(*header, key);
   if (!data_key.ok()) return data_key.status();
   VDISK_RETURN_IF_ERROR(verify_header_mac(*header, *data_key));
   auto keys = std::make_unique<KeyRing>(std::move(data_key).value(), header->image_id);
+  if (header->mode == format::Mode::kOram)
+    return OramDisk::open_existing(std::move(store), std::move(header).value(), std::move(keys), options);
   auto committed = choose_superblock(*store, *keys, *header);
   if (!committed.ok()) return committed.status();
   if (!options.read_only) VDISK_RETURN_IF_ERROR(keys->start_session());
@@ -81,21 +80,34 @@ Result<std::unique_ptr<Disk>> Disk::open(std::unique_ptr<BlockStore> store, cons
       std::make_unique<DiskImpl>(std::move(store), std::move(header).value(), std::move(keys), options, *committed));
 }
 
+Result<uint64_t> Disk::image_slots(const CreateOptions& options) {
+  switch (options.mode) {
+    case format::Mode::kShuffle: {
+      auto g = format::geometry_for_capacity(options.capacity_blocks, options.spare_fraction);
+      if (!g.ok()) return g.status();
+      return g->total_slots;
+    }
+    case format::Mode::kOram: {
+      auto g = format::oram_geometry_for_capacity(options.capacity_blocks, options.oram_bucket_blocks);
+      if (!g.ok()) return g.status();
+      return g->total_slots;
+    }
+  }
+  return Status(ErrorCode::kInvalidArgument, "unknown placement mode");
+}
+
 Result<std::unique_ptr<Disk>> Disk::create(std::unique_ptr<BlockStore> store, const KeyMaterial& key,
                                            const CreateOptions& options) {
-  if (options.mode != format::Mode::kShuffle)
-    return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("placement mode '{}' is not implemented yet", format::mode_name(options.mode)));
-  auto geometry = format::geometry_for_capacity(options.capacity_blocks, options.spare_fraction);
-  if (!geometry.ok()) return geometry.status();
-  if (store->block_count() != geometry->total_slots)
+  auto total_slots = image_slots(options);
+  if (!total_slots.ok()) return total_slots.status();
+  if (store->block_count() != *total_slots)
     return Status(ErrorCode::kInvalidArgument,
                   fmt::format("store has {} blocks but an image of {} blocks capacity needs exactly {}",
-                              store->block_count(), options.capacity_blocks, geometry->total_slots));
+                              store->block_count(), options.capacity_blocks, *total_slots));
 
   if (options.fill_random) {
     std::vector<uint8_t> chunk(kFillChunkBlocks * kBlockSize);
-    const uint64_t total = geometry->total_slots;
+    const uint64_t total = *total_slots;
     for (uint64_t first = 0; first < total; first += kFillChunkBlocks) {
       const uint64_t n = std::min(kFillChunkBlocks, total - first);
       std::span<uint8_t> part(chunk.data(), n * kBlockSize);
@@ -107,8 +119,16 @@ Result<std::unique_ptr<Disk>> Disk::create(std::unique_ptr<BlockStore> store, co
 
   format::Header header;
   header.mode = options.mode;
-  header.geometry = *geometry;
-  header.spare_fraction = options.spare_fraction;
+  if (options.mode == format::Mode::kOram) {
+    header.format_version = format::kFormatVersionOram;
+    header.oram = format::oram_geometry_for_capacity(options.capacity_blocks, options.oram_bucket_blocks).value();
+    header.geometry.capacity_blocks = header.oram.capacity_blocks;
+    header.geometry.total_slots = header.oram.total_slots;
+    header.spare_fraction = 0;
+  } else {
+    header.geometry = format::geometry_for_capacity(options.capacity_blocks, options.spare_fraction).value();
+    header.spare_fraction = options.spare_fraction;
+  }
   header.created_unix = static_cast<uint64_t>(std::time(nullptr));
   VDISK_RETURN_IF_ERROR(crypto::random_bytes(header.image_id));
   auto data_key = crypto::SecretKey::random();
@@ -123,6 +143,7 @@ Result<std::unique_ptr<Disk>> Disk::create(std::unique_ptr<BlockStore> store, co
 
   auto keys = std::make_unique<KeyRing>(std::move(data_key).value(), header.image_id);
   VDISK_RETURN_IF_ERROR(keys->start_session());
+  if (options.mode == format::Mode::kOram) return OramDisk::format_new(std::move(store), header, std::move(keys));
   OpenOptions open_options;
   auto disk = std::make_unique<DiskImpl>(std::move(store), header, std::move(keys), open_options, DiskImpl::Committed{});
   VDISK_RETURN_IF_ERROR(disk->write_initial_superblock());

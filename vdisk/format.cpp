@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "oram/path_oram.h"
 #include "vdisk/endian.h"
 
 namespace vdisk::format {
@@ -17,6 +18,9 @@ constexpr size_t kOffMagic = 0, kOffVersion = 8, kOffBlockSize = 12, kOffImageId
                  kOffFlags = 36, kOffTotalSlots = 40, kOffCapacity = 48, kOffDataStart = 56,
                  kOffDataSlots = 64, kOffBitmapBlocks = 72, kOffMapNodes = 80, kOffFanout = 88,
                  kOffTreeHeight = 92, kOffSpare = 96, kOffCreated = 104;
+// ORAM-mode header fields (format version 2) reuse bytes 64..103.
+constexpr size_t kOffOramStateSlots = 64, kOffOramTreeStart = 72, kOffOramBuckets = 80, kOffOramZ = 88,
+                 kOffOramHeight = 92, kOffOramStash = 96;
 // Keyslot field offsets within its 128 bytes.
 constexpr size_t kSlotKind = 0, kSlotLog2N = 4, kSlotR = 8, kSlotP = 12, kSlotNonce = 16, kSlotSalt = 32,
                  kSlotWrapped = 64, kSlotTag = 96;
@@ -82,6 +86,59 @@ uint64_t map_nodes_at_level(uint64_t entries, uint32_t level) {
   return n;
 }
 
+namespace {
+Status check_image_size(const Geometry& g, uint64_t store_blocks);
+Result<OramGeometry> decode_oram_geometry(std::span<const uint8_t, kBlockSize> in);
+Result<Header> decode_keyslots_and_check(Header h, std::span<const uint8_t, kBlockSize> in);
+}  // namespace
+
+uint64_t OramGeometry::state_bytes() const {
+  return kOramStateHeaderSize + bitmap_bytes() + 4 * capacity_blocks + stash_capacity * (8 + kBlockSize);
+}
+
+Result<OramGeometry> oram_geometry_for_capacity(uint64_t capacity_blocks, uint32_t bucket_blocks) {
+  if (capacity_blocks == 0) return Status(ErrorCode::kInvalidArgument, "capacity must be at least one block (4 KiB)");
+  if (capacity_blocks > kMaxOramCapacityBlocks)
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("capacity of {} blocks exceeds ORAM mode's maximum of {} blocks (16 GiB): the "
+                              "position map is kept in enclave memory and rewritten at every commit, and this "
+                              "version has no recursive position map; use shuffle mode for larger disks",
+                              capacity_blocks, kMaxOramCapacityBlocks));
+  if (bucket_blocks < kMinOramBucketBlocks || bucket_blocks > kMaxOramBucketBlocks)
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("bucket size Z = {} is outside [{}, {}]", bucket_blocks, kMinOramBucketBlocks,
+                              kMaxOramBucketBlocks));
+  OramGeometry g;
+  g.capacity_blocks = capacity_blocks;
+  g.bucket_blocks = bucket_blocks;
+  g.tree_height = oram::tree_height_for(capacity_blocks);
+  g.bucket_count = (uint64_t{2} << g.tree_height) - 1;
+  g.stash_capacity = oram::stash_bound(128);
+  g.state_slots = ceil_div(g.state_bytes(), kBlockSize);
+  g.tree_start_slot = kDataStartSlot + 2 * g.state_slots;
+  g.total_slots = g.tree_start_slot + 2 * g.bucket_count * g.bucket_slots();
+  return g;
+}
+
+Result<OramGeometry> oram_geometry_for_image_size(uint64_t image_bytes, uint32_t bucket_blocks) {
+  const uint64_t slots = image_bytes / kBlockSize;
+  auto smallest = oram_geometry_for_capacity(1, bucket_blocks);
+  if (!smallest.ok()) return smallest.status();
+  if (slots < smallest->total_slots)
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("an image of {} bytes is too small: the smallest ORAM image is {} bytes", image_bytes,
+                              smallest->image_bytes()));
+  uint64_t lo = 1, hi = kMaxOramCapacityBlocks;  // invariant: lo fits
+  while (lo < hi) {
+    const uint64_t mid = lo + (hi - lo + 1) / 2;
+    if (oram_geometry_for_capacity(mid, bucket_blocks)->total_slots <= slots)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return oram_geometry_for_capacity(lo, bucket_blocks);
+}
+
 Result<Geometry> geometry_for_capacity(uint64_t capacity_blocks, double spare_fraction) {
   if (capacity_blocks == 0) return Status(ErrorCode::kInvalidArgument, "capacity must be at least one block (4 KiB)");
   if (capacity_blocks > kMaxCapacityBlocks)
@@ -128,12 +185,21 @@ void encode_header(const Header& h, std::span<uint8_t, kBlockSize> out) {
   le::put_u64(out, kOffTotalSlots, h.geometry.total_slots);
   le::put_u64(out, kOffCapacity, h.geometry.capacity_blocks);
   le::put_u64(out, kOffDataStart, kDataStartSlot);
-  le::put_u64(out, kOffDataSlots, h.geometry.data_slots);
-  le::put_u64(out, kOffBitmapBlocks, h.geometry.bitmap_blocks);
-  le::put_u64(out, kOffMapNodes, h.geometry.map_nodes);
-  le::put_u32(out, kOffFanout, kMapFanout);
-  le::put_u32(out, kOffTreeHeight, h.geometry.tree_height);
-  le::put_u64(out, kOffSpare, h.geometry.spare_slots);
+  if (h.mode == Mode::kOram) {
+    le::put_u64(out, kOffOramStateSlots, h.oram.state_slots);
+    le::put_u64(out, kOffOramTreeStart, h.oram.tree_start_slot);
+    le::put_u64(out, kOffOramBuckets, h.oram.bucket_count);
+    le::put_u32(out, kOffOramZ, h.oram.bucket_blocks);
+    le::put_u32(out, kOffOramHeight, h.oram.tree_height);
+    le::put_u64(out, kOffOramStash, h.oram.stash_capacity);
+  } else {
+    le::put_u64(out, kOffDataSlots, h.geometry.data_slots);
+    le::put_u64(out, kOffBitmapBlocks, h.geometry.bitmap_blocks);
+    le::put_u64(out, kOffMapNodes, h.geometry.map_nodes);
+    le::put_u32(out, kOffFanout, kMapFanout);
+    le::put_u32(out, kOffTreeHeight, h.geometry.tree_height);
+    le::put_u64(out, kOffSpare, h.geometry.spare_slots);
+  }
   le::put_u64(out, kOffCreated, h.created_unix);
   for (size_t i = 0; i < kKeyslotCount; ++i) {
     const Keyslot& s = h.keyslots[i];
@@ -156,10 +222,10 @@ Result<Header> decode_header(std::span<const uint8_t, kBlockSize> in, uint64_t s
     return Status(ErrorCode::kNotVdisk, "not a vdisk image (no vdisk magic in the header)");
   Header h;
   h.format_version = le::get_u32(in, kOffVersion);
-  if (h.format_version != kFormatVersion)
+  if (h.format_version != kFormatVersion && h.format_version != kFormatVersionOram)
     return Status(ErrorCode::kUnsupportedVersion,
-                  fmt::format("unsupported format version {}: this vdisk reads format version {}",
-                              h.format_version, kFormatVersion));
+                  fmt::format("unsupported format version {}: this vdisk reads format versions {} and {}",
+                              h.format_version, kFormatVersion, kFormatVersionOram));
   auto corrupt = [](std::string what) {
     return Status(ErrorCode::kCorrupt, "header is corrupt: " + what);
   };
@@ -172,6 +238,21 @@ Result<Header> decode_header(std::span<const uint8_t, kBlockSize> in, uint64_t s
   h.mode = static_cast<Mode>(mode);
   h.flags = le::get_u32(in, kOffFlags);
   if (h.flags != 0) return Status(ErrorCode::kUnsupportedVersion, fmt::format("unsupported header flags {:#x}", h.flags));
+  if ((h.mode == Mode::kOram) != (h.format_version == kFormatVersionOram))
+    return corrupt(fmt::format("placement mode '{}' does not match format version {}", mode_name(h.mode),
+                               h.format_version));
+  if (le::get_u64(in, kOffDataStart) != kDataStartSlot) return corrupt("data area does not start at slot 3");
+  if (h.mode == Mode::kOram) {
+    auto oram = decode_oram_geometry(in);
+    if (!oram.ok()) return oram.status();
+    h.oram = *oram;
+    h.geometry.capacity_blocks = h.oram.capacity_blocks;
+    h.geometry.total_slots = h.oram.total_slots;
+    h.spare_fraction = 0;
+    h.created_unix = le::get_u64(in, kOffCreated);
+    VDISK_RETURN_IF_ERROR(check_image_size(h.geometry, store_blocks));
+    return decode_keyslots_and_check(std::move(h), in);
+  }
 
   Geometry& g = h.geometry;
   g.total_slots = le::get_u64(in, kOffTotalSlots);
@@ -182,7 +263,6 @@ Result<Header> decode_header(std::span<const uint8_t, kBlockSize> in, uint64_t s
   g.tree_height = le::get_u32(in, kOffTreeHeight);
   g.spare_slots = le::get_u64(in, kOffSpare);
   h.created_unix = le::get_u64(in, kOffCreated);
-  if (le::get_u64(in, kOffDataStart) != kDataStartSlot) return corrupt("data area does not start at slot 3");
   if (le::get_u32(in, kOffFanout) != kMapFanout) return corrupt("block-map fanout is not 85");
   if (g.capacity_blocks == 0 || g.capacity_blocks > kMaxCapacityBlocks || g.spare_slots > 4 * g.capacity_blocks + kMinSpareSlots)
     return corrupt(fmt::format("capacity {} blocks / spare {} slots out of range", g.capacity_blocks, g.spare_slots));
@@ -191,6 +271,13 @@ Result<Header> decode_header(std::span<const uint8_t, kBlockSize> in, uint64_t s
       expect.bitmap_blocks != g.bitmap_blocks || expect.map_nodes != g.map_nodes ||
       expect.tree_height != g.tree_height)
     return corrupt("geometry fields are inconsistent with each other");
+  VDISK_RETURN_IF_ERROR(check_image_size(g, store_blocks));
+  h.spare_fraction = static_cast<double>(g.spare_slots) / static_cast<double>(g.capacity_blocks);
+  return decode_keyslots_and_check(std::move(h), in);
+}
+
+namespace {
+Status check_image_size(const Geometry& g, uint64_t store_blocks) {
   if (store_blocks < g.total_slots)
     return Status(ErrorCode::kNotVdisk,
                   fmt::format("image is truncated: its header says {} blocks ({} bytes) but the file has {} blocks",
@@ -199,8 +286,29 @@ Result<Header> decode_header(std::span<const uint8_t, kBlockSize> in, uint64_t s
     return Status(ErrorCode::kNotVdisk,
                   fmt::format("image size mismatch: its header says {} blocks but the file has {} blocks",
                               g.total_slots, store_blocks));
-  h.spare_fraction = static_cast<double>(g.spare_slots) / static_cast<double>(g.capacity_blocks);
+  return Status::Ok();
+}
 
+Result<OramGeometry> decode_oram_geometry(std::span<const uint8_t, kBlockSize> in) {
+  const uint64_t capacity = le::get_u64(in, kOffCapacity);
+  const uint32_t z = le::get_u32(in, kOffOramZ);
+  auto expect = oram_geometry_for_capacity(capacity, z);
+  if (!expect.ok())
+    return Status(ErrorCode::kCorrupt, "header is corrupt: ORAM " + expect.status().message());
+  const OramGeometry& e = *expect;
+  if (le::get_u64(in, kOffTotalSlots) != e.total_slots || le::get_u64(in, kOffOramStateSlots) != e.state_slots ||
+      le::get_u64(in, kOffOramTreeStart) != e.tree_start_slot || le::get_u64(in, kOffOramBuckets) != e.bucket_count ||
+      le::get_u32(in, kOffOramHeight) != e.tree_height || le::get_u64(in, kOffOramStash) != e.stash_capacity)
+    return Status(ErrorCode::kCorrupt, "header is corrupt: ORAM geometry fields are inconsistent with each other");
+  return e;
+}
+}  // namespace
+
+namespace {
+Result<Header> decode_keyslots_and_check(Header h, std::span<const uint8_t, kBlockSize> in) {
+  auto corrupt = [](std::string what) {
+    return Status(ErrorCode::kCorrupt, "header is corrupt: " + what);
+  };
   for (size_t i = 0; i < kKeyslotCount; ++i) {
     std::span<const uint8_t> slot = in.subspan(kKeyslotOffset + i * kKeyslotSize, kKeyslotSize);
     Keyslot& s = h.keyslots[i];
@@ -232,6 +340,7 @@ Result<Header> decode_header(std::span<const uint8_t, kBlockSize> in, uint64_t s
     if (again[i] != in[i]) return corrupt(fmt::format("non-zero reserved byte at offset {}", i));
   return h;
 }
+}  // namespace
 
 void encode_pointer(const BlockPointer& p, std::span<uint8_t, kPointerSize> out) {
   le::put_u64(out, 0, p.slot);

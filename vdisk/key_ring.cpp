@@ -15,6 +15,9 @@ std::string_view kind_name(format::BlockKind kind) {
     case format::BlockKind::kMapNode: return "block-map node";
     case format::BlockKind::kBitmap: return "allocation-bitmap block";
     case format::BlockKind::kSuperblock: return "superblock";
+    case format::BlockKind::kOramBucketHeader: return "ORAM bucket header";
+    case format::BlockKind::kOramSlot: return "ORAM bucket slot";
+    case format::BlockKind::kOramState: return "ORAM client state";
   }
   return "block";
 }
@@ -88,6 +91,12 @@ Status KeyRing::open_block(format::BlockKind kind, uint32_t level, uint64_t inde
   if (s.code() == ErrorCode::kCorrupt) {
     std::string where = kind == format::BlockKind::kMapNode
                             ? fmt::format("{} (level {}, index {})", kind_name(kind), level, index)
+                        : kind == format::BlockKind::kOramSlot
+                            ? fmt::format("{} {} of bucket {}", kind_name(kind), level, index)
+                        : kind == format::BlockKind::kOramBucketHeader
+                            ? fmt::format("{} of bucket {} (level {})", kind_name(kind), index, level)
+                        : kind == format::BlockKind::kOramState
+                            ? fmt::format("{} of commit {}", kind_name(kind), index)
                             : fmt::format("{} {}", kind_name(kind), index);
     return Status(ErrorCode::kCorrupt,
                   fmt::format("integrity check failed for {} at slot {}: the block was modified, moved or "

@@ -30,8 +30,9 @@ inline constexpr size_t kDefaultCacheBytes = size_t{32} << 20;
 
 struct CreateOptions {
   uint64_t capacity_blocks = 0;
-  double spare_fraction = format::kDefaultSpareFraction;
+  double spare_fraction = format::kDefaultSpareFraction;  // shuffle mode only
   format::Mode mode = format::Mode::kShuffle;
+  uint32_t oram_bucket_blocks = format::kMinOramBucketBlocks;  // ORAM mode: Z
   ScryptParams scrypt;  // used when the key is a passphrase
   // Fill every slot of the image with random bytes first (G5). Tests may skip it for speed.
   bool fill_random = true;
@@ -40,6 +41,7 @@ struct CreateOptions {
 };
 
 inline constexpr size_t kDefaultReadaheadBlocks = 4096;  // 16 MiB
+inline constexpr uint32_t kDefaultOramCachedLevels = 8;    // 255 buckets, about 4 MiB with Z = 4
 
 struct OpenOptions {
   size_t cache_bytes = kDefaultCacheBytes;
@@ -50,6 +52,23 @@ struct OpenOptions {
   // sequential scan overlaps I/O with decryption. Streamed blocks are not kept in the cache. The
   // host sees these extra reads (docs/DESIGN.md, G6).
   size_t readahead_blocks = kDefaultReadaheadBlocks;
+  // ORAM mode: the top levels of the bucket tree kept decrypted in memory (capped at the tree
+  // height). Their buckets are written at commit instead of at every access. 0: none.
+  uint32_t oram_cached_levels = kDefaultOramCachedLevels;
+  // ORAM mode, for tests: stash size above which eviction accesses run (0: the image's stash
+  // capacity, the proven bound). A smaller value forces eviction accesses; never data loss.
+  uint64_t oram_stash_limit = 0;
+};
+
+// ORAM-mode figures (DiskInfo::oram), zero in shuffle mode.
+struct OramInfo {
+  uint32_t bucket_blocks = 0, tree_height = 0, cached_levels = 0;
+  uint64_t stash_blocks = 0, stash_capacity = 0, max_stash = 0;
+  uint64_t present_blocks = 0;        // logical blocks holding data (written, not trimmed)
+  uint64_t accesses = 0, eviction_accesses = 0;  // this session
+  uint64_t slots_read = 0, slots_written = 0;    // this session, accesses and commits
+  uint64_t slots_per_access = 0;      // physical slots read + written per access (cached levels excluded)
+  uint64_t theory_blocks_per_access = 0;  // 2 * Z * (L + 1)
 };
 
 struct DiskInfo {
@@ -62,6 +81,7 @@ struct DiskInfo {
   uint64_t sessions = 0;
   uint64_t blocks_sealed = 0;
   uint64_t commit_unix = 0;
+  OramInfo oram;
 };
 
 // What verify() found: every reachable block authenticated, or the list of failures.
@@ -89,6 +109,9 @@ class Disk {
   // kCorrupt (header MAC or both superblocks fail). Reads only the header and two superblocks.
   static Result<std::unique_ptr<Disk>> open(std::unique_ptr<BlockStore> store, const KeyMaterial& key,
                                             const OpenOptions& options);
+  // The number of slots (4 KiB blocks) a store must have for create(options); kInvalidArgument
+  // for a capacity or parameter the mode does not accept.
+  static Result<uint64_t> image_slots(const CreateOptions& options);
 
   virtual uint64_t capacity() const = 0;  // logical blocks
 

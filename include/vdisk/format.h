@@ -9,6 +9,7 @@
 // All integers little-endian. Decoders never trust their input: every length and range is checked.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <span>
@@ -20,7 +21,8 @@
 
 namespace vdisk::format {
 
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 1;      // shuffle-mode images
+inline constexpr uint32_t kFormatVersionOram = 2;  // ORAM-mode images (docs/FORMAT.md, part 3)
 inline constexpr std::array<uint8_t, 8> kMagic = {'V', 'D', 'I', 'S', 'K', 'I', 'M', 'G'};
 inline constexpr uint64_t kHeaderSlot = 0;
 inline constexpr uint64_t kSuperblockSlotA = 1;
@@ -69,6 +71,48 @@ Result<Geometry> geometry_for_image_size(uint64_t image_bytes,
 // Number of map nodes at `level` (1 = leaves) for `entries` entries.
 uint64_t map_nodes_at_level(uint64_t entries, uint32_t level);
 
+// ---- ORAM geometry (mode 2, format version 2) -------------------------------------------------
+// slot 0 header, 1-2 superblocks, then two client-state areas of state_slots each (area i belongs
+// to superblock slot i+1), then the tree: bucket b (heap order) has two copies c = 0, 1, each
+// bucket_slots() consecutive slots (one header slot, then Z data slots) at bucket_slot(b, c).
+inline constexpr uint64_t kMaxOramCapacityBlocks = uint64_t{1} << 22;  // 16 GiB: position map in memory
+inline constexpr uint32_t kMinOramBucketBlocks = 4;
+inline constexpr uint32_t kMaxOramBucketBlocks = 8;
+inline constexpr size_t kOramStateHeaderSize = 128;
+
+struct OramGeometry {
+  uint64_t capacity_blocks = 0;  // N
+  uint32_t bucket_blocks = 0;    // Z
+  uint32_t tree_height = 0;      // L: levels 0..L, 2^L >= N leaves
+  uint64_t bucket_count = 0;     // 2^(L+1) - 1
+  uint64_t stash_capacity = 0;   // blocks the persisted stash holds (the overflow threshold)
+  uint64_t state_slots = 0;      // one client-state area
+  uint64_t tree_start_slot = 0;  // 3 + 2 * state_slots
+  uint64_t total_slots = 0;
+
+  uint64_t bucket_slots() const { return uint64_t{bucket_blocks} + 1; }
+  uint64_t leaf_count() const { return uint64_t{1} << tree_height; }
+  uint64_t bucket_slot(uint64_t bucket, unsigned copy) const {
+    return tree_start_slot + (2 * bucket + copy) * bucket_slots();
+  }
+  uint64_t state_area_slot(unsigned area) const { return kDataStartSlot + area * state_slots; }
+  uint64_t image_bytes() const { return total_slots * kBlockSize; }
+  // Plaintext bytes of the client state: header, committed-copy bitmap, position map, stash.
+  uint64_t state_bytes() const;
+  uint64_t bitmap_bytes() const { return (bucket_count + 7) / 8; }
+  // Slots read plus written per access when no level is cached; Stefanov et al.'s 2Z(L+1).
+  uint64_t slots_per_access(uint32_t cached_levels = 0) const {
+    return 2 * bucket_slots() * (tree_height + 1 - std::min(cached_levels, tree_height + 1));
+  }
+  uint64_t theory_blocks_per_access() const { return 2 * uint64_t{bucket_blocks} * (tree_height + 1); }
+};
+
+// kInvalidArgument for 0, more than kMaxOramCapacityBlocks (with the reason: the position map is
+// kept in enclave memory and written whole at every commit), or Z outside [4, 8].
+Result<OramGeometry> oram_geometry_for_capacity(uint64_t capacity_blocks, uint32_t bucket_blocks = 4);
+// The largest ORAM capacity whose image fits in `image_bytes`.
+Result<OramGeometry> oram_geometry_for_image_size(uint64_t image_bytes, uint32_t bucket_blocks = 4);
+
 // ---- Keyslots -------------------------------------------------------------------------------
 enum class KeyslotKind : uint32_t { kEmpty = 0, kRawKey = 1, kPassphrase = 2 };
 
@@ -85,11 +129,14 @@ struct Keyslot {
 
 // ---- Public header (slot 0) ---------------------------------------------------------------
 struct Header {
-  uint32_t format_version = kFormatVersion;
+  uint32_t format_version = kFormatVersion;  // kFormatVersionOram for mode kOram
   std::array<uint8_t, kImageIdSize> image_id{};
   Mode mode = Mode::kShuffle;
   uint32_t flags = 0;
+  // Shuffle mode: the whole layout. ORAM mode: only capacity_blocks and total_slots are set; the
+  // layout is in `oram`.
   Geometry geometry;
+  OramGeometry oram;
   double spare_fraction = kDefaultSpareFraction;  // not stored: derived for display
   uint64_t created_unix = 0;                      // informational, set by the host's clock
   std::array<Keyslot, kKeyslotCount> keyslots{};
@@ -125,7 +172,12 @@ BlockPointer decode_pointer(std::span<const uint8_t, kPointerSize> in);
 crypto::Nonce nonce_for_counter(uint64_t counter);
 
 // What a block is, bound into its AAD so a block cannot be presented as another.
-enum class BlockKind : uint32_t { kData = 1, kMapNode = 2, kBitmap = 3, kSuperblock = 4 };
+enum class BlockKind : uint32_t {
+  kData = 1, kMapNode = 2, kBitmap = 3, kSuperblock = 4,
+  kOramBucketHeader = 5,  // level = tree level, index = bucket number
+  kOramSlot = 6,          // level = entry j in the bucket, index = bucket number
+  kOramState = 7,         // level 0, index = commit sequence
+};
 inline constexpr size_t kAadSize = 40;
 // AAD = image_id(16) | kind(u32) | level(u32) | index(u64) | slot(u64).
 std::array<uint8_t, kAadSize> block_aad(const std::array<uint8_t, kImageIdSize>& image_id,

@@ -1,0 +1,208 @@
+#include "oram/path_oram.h"
+
+#include <algorithm>
+#include <bit>
+#include <cassert>
+#include <cmath>
+#include <cstring>
+
+namespace vdisk::oram {
+
+uint32_t tree_height_for(uint64_t blocks) {
+  uint32_t height = 1;
+  while (height < 63 && (uint64_t{1} << height) < blocks) ++height;
+  return height;
+}
+
+uint64_t stash_bound(uint32_t security_bits) {
+  // 14 * 0.6002^R <= 2^-bits  <=>  R >= (bits + log2 14) / -log2 0.6002
+  const double r = (static_cast<double>(security_bits) + std::log2(14.0)) / -std::log2(0.6002);
+  return static_cast<uint64_t>(std::ceil(r));
+}
+
+PathOram::PathOram(const OramParams& params, BucketStorage& storage, RandomSource& random)
+    : n_(params.blocks),
+      z_(params.bucket_blocks),
+      block_bytes_(params.block_bytes),
+      height_(tree_height_for(params.blocks)),
+      stash_limit_(params.stash_limit != 0 ? params.stash_limit : stash_bound(128)),
+      storage_(storage),
+      random_(random) {
+  assert(n_ >= 1 && z_ >= 1 && height_ <= kMaxTreeHeight);
+  pos_.resize(n_);
+  for (auto& p : pos_) p = random_leaf();
+  const size_t entries = static_cast<size_t>(height_ + 1) * z_;
+  path_.ids.assign(entries, kEmptyId);
+  path_.data.assign(entries * block_bytes_, 0);
+  by_depth_.resize(height_ + 1);
+}
+
+uint32_t PathOram::random_leaf() { return static_cast<uint32_t>(random_.uniform(leaf_count())); }
+
+std::span<const uint8_t> PathOram::stash_data(size_t i) const {
+  return {stash_data_.data() + i * block_bytes_, block_bytes_};
+}
+
+const uint8_t* PathOram::stash_find(uint64_t id) const {
+  auto it = index_.find(id);
+  return it == index_.end() ? nullptr : stash_data_.data() + it->second * block_bytes_;
+}
+
+size_t PathOram::stash_insert(uint64_t id) {
+  const size_t index = stash_ids_.size();
+  stash_ids_.push_back(id);
+  stash_data_.resize(stash_data_.size() + block_bytes_);
+  index_.emplace(id, index);
+  return index;
+}
+
+void PathOram::stash_remove(size_t index) {
+  const size_t last = stash_ids_.size() - 1;
+  index_.erase(stash_ids_[index]);
+  if (index != last) {
+    stash_ids_[index] = stash_ids_[last];
+    if (block_bytes_ != 0) std::memcpy(stash_bytes(index), stash_bytes(last), block_bytes_);
+    index_[stash_ids_[index]] = index;
+  }
+  stash_ids_.pop_back();
+  stash_data_.resize(stash_data_.size() - block_bytes_);
+}
+
+bool PathOram::belongs_at(uint64_t id, uint64_t bucket) const {
+  if (id >= n_ || !present(id)) return false;
+  const uint32_t level = bucket_level(bucket);
+  if (level > height_) return false;
+  return path_bucket(pos_[id] & ~kPresentBit, level, height_) == bucket;
+}
+
+bool PathOram::absorb_path(uint64_t leaf) {
+  for (uint32_t level = 0; level <= height_; ++level) {
+    const uint64_t bucket = path_bucket(leaf, level, height_);
+    for (uint32_t j = 0; j < z_; ++j) {
+      const size_t e = static_cast<size_t>(level) * z_ + j;
+      const uint64_t id = path_.ids[e];
+      if (id == kEmptyId) continue;
+      if (id < n_ && !present(id)) {  // stale copy of a trimmed block
+        ++stats_.dropped_stale;
+        continue;
+      }
+      if (!belongs_at(id, bucket) || index_.contains(id)) {
+        error_ = "block " + std::to_string(id) + " found in bucket " + std::to_string(bucket) +
+                 " where the position map does not put it (or twice)";
+        return false;
+      }
+      const size_t s = stash_insert(id);
+      if (block_bytes_ != 0) std::memcpy(stash_bytes(s), path_.data.data() + e * block_bytes_, block_bytes_);
+    }
+  }
+  return true;
+}
+
+void PathOram::fill_path(uint64_t leaf) {
+  for (auto& list : by_depth_) list.clear();
+  for (size_t i = 0; i < stash_ids_.size(); ++i) {
+    const uint64_t diff = (pos_[stash_ids_[i]] & ~kPresentBit) ^ leaf;
+    const uint32_t depth = height_ - static_cast<uint32_t>(std::bit_width(diff));
+    by_depth_[depth].push_back(i);
+  }
+  pool_.clear();
+  placed_.clear();
+  for (uint32_t level = height_ + 1; level-- > 0;) {
+    pool_.insert(pool_.end(), by_depth_[level].begin(), by_depth_[level].end());
+    for (uint32_t j = 0; j < z_; ++j) {
+      const size_t e = static_cast<size_t>(level) * z_ + j;
+      if (pool_.empty()) {
+        path_.ids[e] = kEmptyId;
+        if (block_bytes_ != 0) std::memset(path_.data.data() + e * block_bytes_, 0, block_bytes_);
+        continue;
+      }
+      const size_t s = pool_.back();
+      pool_.pop_back();
+      path_.ids[e] = stash_ids_[s];
+      if (block_bytes_ != 0) std::memcpy(path_.data.data() + e * block_bytes_, stash_bytes(s), block_bytes_);
+      placed_.push_back(s);
+    }
+  }
+  std::sort(placed_.begin(), placed_.end(), std::greater<>());
+  for (size_t s : placed_) stash_remove(s);
+}
+
+bool PathOram::run_access(uint64_t leaf, Op op, uint64_t id, std::span<const uint8_t> in, std::span<uint8_t> out,
+                          bool requested) {
+  last_leaf_ = leaf;
+  std::fill(path_.ids.begin(), path_.ids.end(), kEmptyId);
+  if (!storage_.read_path(leaf, path_)) return false;
+  if (!absorb_path(leaf)) return false;
+  if (requested) {
+    const bool was_present = present(id);
+    pos_[id] = random_leaf() | (pos_[id] & kPresentBit);
+    auto it = index_.find(id);
+    if (was_present && it == index_.end()) {
+      error_ = "block " + std::to_string(id) + " is missing from its path";
+      return false;
+    }
+    if (op == Op::kRead) {
+      if (block_bytes_ != 0) {
+        if (was_present)
+          std::memcpy(out.data(), stash_bytes(it->second), block_bytes_);
+        else
+          std::memset(out.data(), 0, block_bytes_);
+      }
+    } else {
+      const size_t s = was_present ? it->second : stash_insert(id);
+      if (block_bytes_ != 0) std::memcpy(stash_bytes(s), in.data(), block_bytes_);
+      pos_[id] |= kPresentBit;
+    }
+  }
+  fill_path(leaf);
+  return storage_.write_path(leaf, path_);
+}
+
+bool PathOram::access(Op op, uint64_t id, std::span<const uint8_t> in, std::span<uint8_t> out) {
+  assert(id < n_);
+  assert(op == Op::kRead ? out.size() == block_bytes_ : in.size() == block_bytes_);
+  if (!run_access(pos_[id] & ~kPresentBit, op, id, in, out, true)) return false;
+  ++stats_.accesses;
+  while (stash_ids_.size() > stash_limit_)
+    if (!evict_random_path()) return false;
+  stats_.max_stash = std::max<uint64_t>(stats_.max_stash, stash_ids_.size());
+  return true;
+}
+
+bool PathOram::evict_random_path() {
+  if (!run_access(random_leaf(), Op::kRead, 0, {}, {}, false)) return false;
+  ++stats_.eviction_accesses;
+  return true;
+}
+
+void PathOram::trim(uint64_t id) {
+  assert(id < n_);
+  pos_[id] &= ~kPresentBit;
+  if (auto it = index_.find(id); it != index_.end()) stash_remove(it->second);
+}
+
+bool PathOram::restore(std::vector<uint32_t> positions, std::span<const uint64_t> stash_ids,
+                       std::span<const uint8_t> stash_data, std::string* why) {
+  auto fail = [&](std::string text) {
+    if (why != nullptr) *why = std::move(text);
+    return false;
+  };
+  if (positions.size() != n_) return fail("position map has the wrong length");
+  for (uint32_t p : positions)
+    if ((p & ~kPresentBit) >= leaf_count()) return fail("position map names a leaf outside the tree");
+  if (stash_ids.size() > stash_limit_) return fail("stash holds more blocks than its limit");
+  if (stash_data.size() != stash_ids.size() * block_bytes_) return fail("stash data has the wrong length");
+  std::unordered_map<uint64_t, size_t> index;
+  for (size_t i = 0; i < stash_ids.size(); ++i) {
+    const uint64_t id = stash_ids[i];
+    if (id >= n_ || (positions[id] & kPresentBit) == 0) return fail("stash holds a block that is not present");
+    if (!index.emplace(id, i).second) return fail("stash holds a block twice");
+  }
+  pos_ = std::move(positions);
+  stash_ids_.assign(stash_ids.begin(), stash_ids.end());
+  stash_data_.assign(stash_data.begin(), stash_data.end());
+  index_ = std::move(index);
+  return true;
+}
+
+}  // namespace vdisk::oram

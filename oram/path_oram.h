@@ -1,0 +1,167 @@
+// Path ORAM (Stefanov et al., CCS 2013): the algorithm alone, over a bucket storage interface of
+// its own. No I/O, no crypto: vdisk/oram_disk*.cpp supplies storage that encrypts, authenticates
+// and keeps crash consistency; tests supply plain memory.
+//
+// The tree has levels 0 (root) .. L (leaves), 2^L leaves, buckets numbered in heap order (root 0,
+// children of b are 2b+1 and 2b+2), Z blocks per bucket. Invariant: every present block is in the
+// stash or in a bucket on the path from the root to its leaf pos[id].
+//
+// access(id): x = pos[id]; read the path to x into the stash; pos[id] = fresh uniform leaf; read
+// or replace the block in the stash; write the path to x back, filling each bucket from the leaf
+// up with stash blocks whose own path passes through it. Every access, whatever the operation,
+// reads and writes exactly one whole path to a uniformly random leaf.
+//
+// Trims are lazy: a trimmed block is marked absent in the position map and leaves the stash at
+// once; a stale copy in the tree is dropped when a later access reads its bucket. Its leaf is kept,
+// so the invariant still covers stale copies and a later write to the block collects its copy.
+//
+// Stash overflow: when more than `stash_limit` blocks remain after an access, eviction accesses
+// (a path to a fresh random leaf read and written back, no block requested) follow until the stash
+// fits. They look like any other access; nothing is ever dropped.
+//
+// Thread safety: none. Errors: a storage failure returns false from access()/evict(); the storage
+// keeps the reason. After a failed write_path the blocks of that path exist only in memory no longer
+// (the caller must treat the instance as failed; the persisted state of the last commit is intact).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "oram/shuffle_placement.h"  // RandomSource
+
+namespace vdisk::oram {
+
+inline constexpr uint64_t kEmptyId = ~uint64_t{0};
+inline constexpr uint32_t kDefaultBucketBlocks = 4;  // Z
+inline constexpr uint32_t kMaxTreeHeight = 30;
+
+// Smallest L with 2^L >= n (n >= 1), at least 1.
+uint32_t tree_height_for(uint64_t blocks);
+// Bucket at `level` on the path to `leaf` in a tree of height L.
+inline uint64_t path_bucket(uint64_t leaf, uint32_t level, uint32_t height) {
+  return ((uint64_t{1} << level) - 1) + (leaf >> (height - level));
+}
+inline uint32_t bucket_level(uint64_t bucket) {
+  uint32_t level = 0;
+  while (bucket + 1 >= (uint64_t{2} << level)) ++level;
+  return level;
+}
+
+// The stash size R above which Stefanov et al.'s bound for Z = 4, Pr[stash > R] <= 14 * 0.6002^R
+// per access, drops below 2^-security_bits.
+uint64_t stash_bound(uint32_t security_bits);
+
+// One path as read from or written to storage: levels 0..L, Z entries per level. ids[level*Z + j]
+// is the block in entry j of the bucket at `level` (kEmptyId: a dummy), data the block's bytes at
+// the same index times block_bytes. Storage may skip levels it keeps itself (it still receives
+// and returns them here).
+struct PathBuffer {
+  std::vector<uint64_t> ids;
+  std::vector<uint8_t> data;
+};
+
+class BucketStorage {
+ public:
+  virtual ~BucketStorage() = default;
+  // Fills `path` (already sized) with the buckets on the path to `leaf`. false on failure.
+  virtual bool read_path(uint64_t leaf, PathBuffer& path) = 0;
+  // Stores the buckets of `path` on the path to `leaf`. false on failure.
+  virtual bool write_path(uint64_t leaf, const PathBuffer& path) = 0;
+};
+
+struct OramParams {
+  uint64_t blocks = 0;           // N: block ids are [0, N)
+  uint32_t bucket_blocks = kDefaultBucketBlocks;
+  size_t block_bytes = 4096;     // 0 allowed (experiments that track only positions)
+  uint64_t stash_limit = 0;      // 0: stash_bound(128)
+};
+
+struct OramStats {
+  uint64_t accesses = 0;           // requested accesses
+  uint64_t eviction_accesses = 0;  // extra accesses for stash overflow
+  uint64_t max_stash = 0;          // largest stash seen after an access
+  uint64_t dropped_stale = 0;      // stale copies of trimmed blocks dropped
+};
+
+class PathOram {
+ public:
+  // `storage` and `random` must outlive the instance. Positions start uniform; no block present.
+  PathOram(const OramParams& params, BucketStorage& storage, RandomSource& random);
+
+  uint32_t height() const { return height_; }
+  uint64_t leaf_count() const { return uint64_t{1} << height_; }
+  uint64_t bucket_count() const { return (uint64_t{2} << height_) - 1; }
+  uint32_t bucket_blocks() const { return z_; }
+  uint64_t blocks() const { return n_; }
+  uint64_t stash_limit() const { return stash_limit_; }
+
+  enum class Op { kRead, kWrite };
+  // Reads (into `out`) or writes (from `in`) block `id`; absent blocks read as zeros. Spans must be
+  // block_bytes long. false: storage failure (see the class comment).
+  bool access(Op op, uint64_t id, std::span<const uint8_t> in, std::span<uint8_t> out);
+  // One eviction access (used on overflow, and by tests).
+  bool evict_random_path();
+  // Marks the block absent: reads return zeros from now on (no storage access).
+  void trim(uint64_t id);
+  bool present(uint64_t id) const { return (pos_[id] & kPresentBit) != 0; }
+
+  // ---- persisted client state (position map with present bits, stash) ----
+  // Position entries: bit 31 = present, bits 0..30 = leaf.
+  static constexpr uint32_t kPresentBit = uint32_t{1} << 31;
+  const std::vector<uint32_t>& positions() const { return pos_; }
+  size_t stash_size() const { return stash_ids_.size(); }
+  uint64_t stash_id(size_t i) const { return stash_ids_[i]; }
+  std::span<const uint8_t> stash_data(size_t i) const;
+  // The stashed copy of block `id`, or null.
+  const uint8_t* stash_find(uint64_t id) const;
+  void set_stash_limit(uint64_t limit) { stash_limit_ = limit; }
+  // Replaces the state; false (with `why`) if it breaks the structure (length, leaf range,
+  // duplicate or absent stash ids, stash larger than the limit).
+  bool restore(std::vector<uint32_t> positions, std::span<const uint64_t> stash_ids,
+               std::span<const uint8_t> stash_data, std::string* why);
+  // Checks one block found in storage at `bucket`: its id is in range, present, on its path.
+  bool belongs_at(uint64_t id, uint64_t bucket) const;
+
+  const OramStats& stats() const { return stats_; }
+  // Leaf of the last path read (tests: the host-visible leaf sequence).
+  uint64_t last_leaf() const { return last_leaf_; }
+  // Why the last access failed when storage did not (a block where the position map says it
+  // cannot be: only possible if storage returned unauthenticated or inconsistent content).
+  const std::string& error() const { return error_; }
+
+ private:
+  uint32_t random_leaf();
+  bool run_access(uint64_t leaf, Op op, uint64_t id, std::span<const uint8_t> in, std::span<uint8_t> out,
+                  bool requested);
+  bool absorb_path(uint64_t leaf);  // moves the path's present blocks into the stash
+  void fill_path(uint64_t leaf);
+  size_t stash_insert(uint64_t id);  // returns slot index (data buffer)
+  void stash_remove(size_t index);
+  uint8_t* stash_bytes(size_t index) { return stash_data_.data() + index * block_bytes_; }
+
+  uint64_t n_;
+  uint32_t z_;
+  size_t block_bytes_;
+  uint32_t height_;
+  uint64_t stash_limit_;
+  BucketStorage& storage_;
+  RandomSource& random_;
+  std::vector<uint32_t> pos_;
+  // Stash: parallel arrays, compact (removal swaps in the last entry); index_ maps id -> position.
+  std::vector<uint64_t> stash_ids_;
+  std::vector<uint8_t> stash_data_;
+  std::unordered_map<uint64_t, size_t> index_;
+  PathBuffer path_;
+  std::vector<std::vector<size_t>> by_depth_;  // eviction scratch
+  std::vector<size_t> pool_;
+  std::vector<size_t> placed_;
+  OramStats stats_;
+  uint64_t last_leaf_ = 0;
+  std::string error_;
+};
+
+}  // namespace vdisk::oram
