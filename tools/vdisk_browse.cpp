@@ -297,8 +297,13 @@ int run_df(const DfArgs& args, const Reporter& reporter) {
     w.field("max_name_length", sfs->max_name_length);
     w.key("disk").begin_object();
     w.field("capacity_bytes", g.capacity_blocks * kBlockSize);
-    w.field("data_slots", g.data_slots);
-    w.field("used_slots", info.used_slots).field("free_slots", info.free_slots);
+    w.field("mode", format::mode_name(info.header.mode));
+    if (info.header.mode == format::Mode::kOram) {
+      w.field("blocks_in_use", info.oram.present_blocks);
+    } else {
+      w.field("data_slots", g.data_slots);
+      w.field("used_slots", info.used_slots).field("free_slots", info.free_slots);
+    }
     w.field("sequence", info.sequence);
     w.field("commit_unix", info.commit_unix);
     w.end_object();
@@ -315,8 +320,11 @@ int run_df(const DfArgs& args, const Reporter& reporter) {
   line("free", format_size_exact(free));
   line("inodes", fmt::format("{} total, {} used, {} free", sfs->total_inodes, used_inodes, sfs->free_inodes));
   line("disk capacity", fmt::format("{}, {} blocks", format_size_exact(g.capacity_blocks * kBlockSize), g.capacity_blocks));
-  line("disk slots", fmt::format("{} used, {} free of {} data slots ({} used)", info.used_slots, info.free_slots,
-                                 g.data_slots, format_percent(info.used_slots, g.data_slots)));
+  if (info.header.mode == format::Mode::kOram)
+    line("disk blocks", fmt::format("{} in use of {} (ORAM mode)", info.oram.present_blocks, g.capacity_blocks));
+  else
+    line("disk slots", fmt::format("{} used, {} free of {} data slots ({} used)", info.used_slots, info.free_slots,
+                                   g.data_slots, format_percent(info.used_slots, g.data_slots)));
   line("last commit", fmt::format("sequence {}, {} (host clock, untrusted)", info.sequence,
                                   format_unix_time(info.commit_unix)));
   return 0;

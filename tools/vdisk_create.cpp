@@ -1,7 +1,7 @@
 // vdisk-create: sizes and creates a vdisk image.
 //
-//   vdisk-create IMAGE (--capacity SIZE | --image-size SIZE) [--mode shuffle] [--spare PERCENT]
-//                [--dry-run] [--json] [--force] [--kdf-cost LOG2N] KEY
+//   vdisk-create IMAGE (--capacity SIZE | --image-size SIZE) [--mode shuffle|oram] [--spare PERCENT]
+//                [--bucket-size Z] [--dry-run] [--json] [--force] [--kdf-cost LOG2N] KEY
 //
 // The image is written in full with random bytes (G5) before the header and superblocks, so
 // used and unused slots look alike. An existing file is never formatted without --force (G4).
@@ -47,6 +47,8 @@ struct CreateArgs {
   std::string mode = "shuffle";
   std::string spare;
   bool spare_given = false;
+  uint32_t bucket_blocks = format::kMinOramBucketBlocks;
+  bool bucket_given = false;
   bool dry_run = false;
   bool json = false;
   bool force = false;
@@ -59,10 +61,16 @@ struct CreateArgs {
 
 // What the size options ask for and the layout that answers it.
 struct Plan {
-  format::Geometry geometry;
+  format::Mode mode = format::Mode::kShuffle;
+  format::Geometry geometry;     // shuffle mode
+  format::OramGeometry oram;     // ORAM mode
   double spare_fraction = format::kDefaultSpareFraction;
   bool from_capacity = true;
   uint64_t requested_bytes = 0;  // the SIZE as given
+
+  uint64_t capacity_blocks() const { return mode == format::Mode::kOram ? oram.capacity_blocks : geometry.capacity_blocks; }
+  uint64_t total_slots() const { return mode == format::Mode::kOram ? oram.total_slots : geometry.total_slots; }
+  uint64_t image_bytes() const { return total_slots() * kBlockSize; }
 };
 
 // ---- Removing a half-created image on a signal ----------------------------------------------
@@ -132,6 +140,21 @@ Result<Plan> make_plan(const CreateArgs& args) {
   auto bytes = parse_size(has_capacity ? args.capacity : args.image_size);
   if (!bytes.ok()) return bytes.status().with_context(option);
   plan.requested_bytes = *bytes;
+  plan.mode = args.mode == "oram" ? format::Mode::kOram : format::Mode::kShuffle;
+  if (plan.mode == format::Mode::kOram) {
+    Result<format::OramGeometry> oram = format::OramGeometry{};
+    if (has_capacity) {
+      uint64_t blocks = plan.requested_bytes / kBlockSize + (plan.requested_bytes % kBlockSize != 0 ? 1 : 0);
+      oram = format::oram_geometry_for_capacity(blocks, args.bucket_blocks);
+    } else {
+      oram = format::oram_geometry_for_image_size(plan.requested_bytes, args.bucket_blocks);
+    }
+    if (!oram.ok())
+      return oram.status().with_context(fmt::format("{} {}", option, has_capacity ? args.capacity : args.image_size));
+    plan.oram = *oram;
+    plan.spare_fraction = 0;
+    return plan;
+  }
   Result<format::Geometry> geometry = format::Geometry{};
   if (has_capacity) {
     // Whole 4 KiB blocks, rounding up: the disk holds at least what was asked.
@@ -166,38 +189,42 @@ Status check_free_space(const std::string& path, uint64_t image_bytes, uint64_t 
 // ---- Output ---------------------------------------------------------------------------------
 
 void print_plan_text(const CreateArgs& args, const Plan& plan) {
-  const format::Geometry& g = plan.geometry;
   std::cout << fmt::format("{} {} ({} mode, {}-byte blocks){}\n", args.dry_run ? "Layout for" : "Creating",
                            args.image, args.mode, kBlockSize, args.dry_run ? " -- dry run, nothing written" : "");
-  std::cout << layout_table(g, plan.spare_fraction);
-  if (plan.from_capacity && plan.requested_bytes != g.capacity_blocks * kBlockSize) {
+  if (plan.mode == format::Mode::kOram)
+    std::cout << oram_layout_table(plan.oram, kDefaultOramCachedLevels);
+  else
+    std::cout << layout_table(plan.geometry, plan.spare_fraction);
+  const uint64_t capacity_bytes = plan.capacity_blocks() * kBlockSize;
+  if (plan.from_capacity && plan.requested_bytes != capacity_bytes) {
     std::cout << fmt::format("note: capacity {} rounded up to whole 4 KiB blocks: {}\n",
-                             format_size_exact(plan.requested_bytes),
-                             format_size_exact(g.capacity_blocks * kBlockSize));
+                             format_size_exact(plan.requested_bytes), format_size_exact(capacity_bytes));
   }
-  if (!plan.from_capacity && plan.requested_bytes != g.image_bytes()) {
+  if (!plan.from_capacity && plan.requested_bytes != plan.image_bytes()) {
     std::cout << fmt::format("note: image size {} is not reachable exactly; the largest image that fits is {} "
                              "({} unused)\n",
-                             format_size_exact(plan.requested_bytes), format_size_exact(g.image_bytes()),
-                             format_size(plan.requested_bytes - g.image_bytes()));
+                             format_size_exact(plan.requested_bytes), format_size_exact(plan.image_bytes()),
+                             format_size(plan.requested_bytes - plan.image_bytes()));
   }
   std::cout.flush();
 }
 
 void write_plan_json(JsonWriter& w, const CreateArgs& args, const Plan& plan) {
-  const format::Geometry& g = plan.geometry;
   w.field("image", args.image);
   w.field("dry_run", args.dry_run);
   w.field("mode", args.mode);
   w.field("block_size", uint64_t{kBlockSize});
-  w.field("capacity_bytes", g.capacity_blocks * kBlockSize);
-  w.field("image_bytes", g.image_bytes());
+  w.field("capacity_bytes", plan.capacity_blocks() * kBlockSize);
+  w.field("image_bytes", plan.image_bytes());
   w.key("requested").begin_object();
   w.field(plan.from_capacity ? "capacity_bytes" : "image_bytes", plan.requested_bytes);
   w.end_object();
   w.key("spare_fraction").value(plan.spare_fraction, 6);
   w.key("layout").begin_object();
-  write_layout_json(w, g);
+  if (plan.mode == format::Mode::kOram)
+    write_oram_layout_json(w, plan.oram, kDefaultOramCachedLevels);
+  else
+    write_layout_json(w, plan.geometry);
   w.end_object();
 }
 
@@ -261,14 +288,16 @@ void remove_unfinished(const std::string& image, bool was_preexisting, const Rep
 // ---- The command ----------------------------------------------------------------------------
 
 int run_create(const CreateArgs& args, const Reporter& reporter) {
-  if (args.mode == "oram") return reporter.usage("oram mode is not implemented yet");
-  if (args.mode != "shuffle") {
-    return reporter.usage(fmt::format("--mode: unknown mode '{}': expected shuffle", args.mode));
+  if (args.mode != "shuffle" && args.mode != "oram") {
+    return reporter.usage(fmt::format("--mode: unknown mode '{}': expected shuffle or oram", args.mode));
   }
+  if (args.mode == "oram" && args.spare_given)
+    return reporter.usage("--spare applies to shuffle mode only: ORAM images have no copy-on-write spare");
+  if (args.mode != "oram" && args.bucket_given)
+    return reporter.usage("--bucket-size applies to --mode oram only");
   auto plan_result = make_plan(args);
   if (!plan_result.ok()) return reporter.error(plan_result.status());
   const Plan& plan = *plan_result;
-  const format::Geometry& g = plan.geometry;
 
   if (args.dry_run) {
     if (args.json) {
@@ -293,7 +322,7 @@ int run_create(const CreateArgs& args, const Reporter& reporter) {
     return reporter.error(ErrorCode::kAlreadyExists, fmt::format("{} exists; pass --force to overwrite it", args.image));
   }
   uint64_t reclaimable = existed && S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_blocks) * 512 : 0;
-  if (Status s = check_free_space(args.image, g.image_bytes(), reclaimable); !s.ok()) return reporter.error(s);
+  if (Status s = check_free_space(args.image, plan.image_bytes(), reclaimable); !s.ok()) return reporter.error(s);
 
   // The key before the file: a missing or bad key must not leave anything behind.
   auto key = resolve_key(args.key, args.image, /*confirm=*/true);
@@ -303,7 +332,7 @@ int run_create(const CreateArgs& args, const Reporter& reporter) {
   }
 
   auto start = std::chrono::steady_clock::now();
-  auto store = create_file_store(args.image, g.total_slots, /*overwrite=*/args.force);
+  auto store = create_file_store(args.image, plan.total_slots(), /*overwrite=*/args.force);
   if (!store.ok()) {
     int rc = reporter.error(with_path(store.status(), args.image));
     // A new file is removed by the store itself. A pre-existing one is left alone unless --force
@@ -320,9 +349,10 @@ int run_create(const CreateArgs& args, const Reporter& reporter) {
   CleanupOnSignal cleanup(args.image);
   if (!args.json) print_plan_text(args, plan);
   CreateOptions options;
-  options.capacity_blocks = g.capacity_blocks;
-  options.spare_fraction = plan.spare_fraction;
-  options.mode = format::Mode::kShuffle;
+  options.capacity_blocks = plan.capacity_blocks();
+  options.spare_fraction = plan.mode == format::Mode::kOram ? format::kDefaultSpareFraction : plan.spare_fraction;
+  options.mode = plan.mode;
+  options.oram_bucket_blocks = args.bucket_blocks;
   options.scrypt.log2_n = static_cast<uint8_t>(args.kdf_cost);
   options.fill_random = true;
   ProgressBar bar("filling image with random bytes", kBlockSize);
@@ -370,6 +400,7 @@ std::string create_footer() {
          "\nExamples:\n"
          "  vdisk-create disk.img --capacity 1G --dry-run\n"
          "  vdisk-create disk.img --capacity 1G --key-file disk.key\n"
+         "  vdisk-create oram.img --capacity 256M --mode oram --dry-run\n"
          "  vdisk-create disk.img --image-size 10G --passphrase-file pass.txt --json\n\n" +
          exit_code_help();
 }
@@ -394,12 +425,20 @@ int main(int argc, char** argv) {
     auto* image_size = app.add_option("--image-size", args.image_size, "How big the image file may be")
                            ->type_name("SIZE")
                            ->group("Size (one of)");
-    app.add_option("--mode", args.mode, "Placement mode: shuffle (oram is not implemented yet)")
+    app.add_option("--mode", args.mode,
+                   "Placement mode: shuffle (default: writes land in fresh random slots; small image overhead) or "
+                   "oram (Path ORAM: every access reads and writes one whole random path, so the host learns "
+                   "nothing from the access pattern; the image is about 20x the capacity and each 4 KiB access "
+                   "moves about 2*(Z+1)*(L+1-8) blocks; at most 16 GiB capacity)")
         ->type_name("MODE")
         ->default_str("shuffle");
     auto* spare = app.add_option("--spare", args.spare,
                    "Copy-on-write spare slots as a percent of capacity (default 6.25, at least 32 slots)")
         ->type_name("PERCENT");
+    auto* bucket = app.add_option("--bucket-size", args.bucket_blocks,
+                                  "ORAM mode: blocks per bucket, Z (4..8, default 4: the stash bound is proven for 4)")
+                       ->type_name("Z")
+                       ->check(CLI::Range(4, 8).description(""));
     app.add_flag("--dry-run", args.dry_run, "Print the layout only: no key needed, nothing written");
     app.add_flag("--json", args.json, "Print the result as one JSON object on stdout");
     app.add_flag("--force", args.force, "Overwrite IMAGE if it exists (its content is lost)");
@@ -412,6 +451,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "vdisk-create 0.1.0");
     if (auto rc = parse_command_line(app, argc, argv, reporter)) return *rc;
     args.kdf_cost_given = kdf->count() > 0;
+    args.bucket_given = bucket->count() > 0;
     args.capacity_given = capacity->count() > 0;
     args.image_size_given = image_size->count() > 0;
     args.spare_given = spare->count() > 0;

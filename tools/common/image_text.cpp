@@ -4,6 +4,7 @@
 
 #include "common/report.h"
 #include "common/size.h"
+#include "vdisk/disk.h"
 
 namespace vdisk::tools {
 namespace {
@@ -63,6 +64,57 @@ std::string layout_table(const format::Geometry& g, double spare_fraction) {
   return out;
 }
 
+std::string oram_layout_table(const format::OramGeometry& g, uint32_t cached_levels) {
+  std::string out;
+  auto row = [&](std::string_view part, const std::string& count, std::string_view meaning) {
+    out += fmt::format("  {:<18} {:>16}   {}\n", part, count, meaning);
+  };
+  const uint32_t k = std::min(cached_levels, g.tree_height);
+  row("header", plural(1, "slot", "slots"), "public header with the keyslots (slot 0)");
+  row("superblocks", plural(2, "slot", "slots"), "A and B, written alternately by commits (slots 1, 2)");
+  row("client state", plural(2 * g.state_slots, "slot", "slots"),
+      fmt::format("2 areas of {}: position map, stash of up to {} blocks, copy bitmap", g.state_slots,
+                  g.stash_capacity));
+  row("bucket tree", plural(2 * g.bucket_count * g.bucket_slots(), "slot", "slots"),
+      fmt::format("{} buckets x 2 copies x (1 header + Z={} blocks), {} levels, {} leaves", g.bucket_count,
+                  g.bucket_blocks, g.tree_height + 1, g.leaf_count()));
+  row("capacity", plural(g.capacity_blocks, "block", "blocks"), format_size_exact(g.capacity_blocks * kBlockSize));
+  out += fmt::format("  {:-<38}\n", "");
+  row("total", plural(g.total_slots, "slot", "slots"), format_size_exact(g.image_bytes()));
+  out += fmt::format("  image-size multiple: {:.1f}x the capacity\n",
+                     static_cast<double>(g.total_slots) / static_cast<double>(g.capacity_blocks));
+  out += fmt::format("  blocks moved per access: 2*Z*(L+1) = {} in theory ({}); this format moves {} slots "
+                     "({}) with {} top levels cached in memory, {} with none\n",
+                     g.theory_blocks_per_access(), format_size(g.theory_blocks_per_access() * kBlockSize),
+                     g.slots_per_access(k), format_size(g.slots_per_access(k) * kBlockSize), k,
+                     g.slots_per_access(0));
+  out += fmt::format("  trusted memory: position map {}, stash up to {}, cached levels {}\n",
+                     format_size(4 * g.capacity_blocks), format_size(g.stash_capacity * kBlockSize),
+                     format_size(((uint64_t{1} << k) - 1) * g.bucket_blocks * kBlockSize));
+  return out;
+}
+
+void write_oram_layout_json(JsonWriter& w, const format::OramGeometry& g, uint32_t cached_levels) {
+  const uint32_t k = std::min(cached_levels, g.tree_height);
+  w.field("header_slots", uint64_t{1});
+  w.field("superblock_slots", uint64_t{2});
+  w.field("state_slots_per_area", g.state_slots);
+  w.field("tree_start_slot", g.tree_start_slot);
+  w.field("bucket_blocks", g.bucket_blocks);
+  w.field("tree_height", g.tree_height);
+  w.field("bucket_count", g.bucket_count);
+  w.field("leaf_count", g.leaf_count());
+  w.field("stash_capacity", g.stash_capacity);
+  w.field("capacity_blocks", g.capacity_blocks);
+  w.field("total_slots", g.total_slots);
+  w.key("image_size_multiple").value(static_cast<double>(g.total_slots) / static_cast<double>(g.capacity_blocks), 3);
+  w.field("theory_blocks_per_access", g.theory_blocks_per_access());
+  w.field("cached_levels", k);
+  w.field("slots_per_access", g.slots_per_access(k));
+  w.field("slots_per_access_uncached", g.slots_per_access(0));
+  w.field("position_map_bytes", 4 * g.capacity_blocks);
+}
+
 void write_layout_json(JsonWriter& w, const format::Geometry& g) {
   w.field("header_slots", uint64_t{1});
   w.field("superblock_slots", uint64_t{2});
@@ -87,7 +139,10 @@ void write_header_json(JsonWriter& w, const format::Header& h) {
   w.field("image_bytes", h.geometry.image_bytes());
   w.field("capacity_bytes", h.geometry.capacity_blocks * kBlockSize);
   w.key("geometry").begin_object();
-  write_layout_json(w, h.geometry);
+  if (h.mode == format::Mode::kOram)
+    write_oram_layout_json(w, h.oram, kDefaultOramCachedLevels);
+  else
+    write_layout_json(w, h.geometry);
   w.end_object();
   w.field("created_unix", h.created_unix);
   w.field("created", format_unix_time(h.created_unix));
@@ -125,11 +180,21 @@ std::string header_text(const format::Header& h) {
                                  kBlockSize));
   line("capacity", fmt::format("{}, {} blocks", format_size_exact(g.capacity_blocks * kBlockSize),
                                g.capacity_blocks));
-  line("geometry", fmt::format("tree height {}, {}, {}, {}, {}", g.tree_height,
-                               plural(g.map_nodes, "map node", "map nodes"),
-                               plural(g.bitmap_blocks, "bitmap block", "bitmap blocks"),
-                               plural(g.spare_slots, "spare slot", "spare slots"),
-                               plural(g.data_slots, "data slot", "data slots")));
+  if (h.mode == format::Mode::kOram) {
+    const format::OramGeometry& o = h.oram;
+    line("geometry", fmt::format("Path ORAM, Z={}, tree height {} ({} buckets, 2 copies each), stash {} blocks, "
+                                 "{} client-state slots per area",
+                                 o.bucket_blocks, o.tree_height, o.bucket_count, o.stash_capacity, o.state_slots));
+    line("per access", fmt::format("{} slots moved (theory 2*Z*(L+1) = {}) with {} levels cached", o.slots_per_access(
+                                       kDefaultOramCachedLevels), o.theory_blocks_per_access(),
+                                   std::min(kDefaultOramCachedLevels, o.tree_height)));
+  } else {
+    line("geometry", fmt::format("tree height {}, {}, {}, {}, {}", g.tree_height,
+                                 plural(g.map_nodes, "map node", "map nodes"),
+                                 plural(g.bitmap_blocks, "bitmap block", "bitmap blocks"),
+                                 plural(g.spare_slots, "spare slot", "spare slots"),
+                                 plural(g.data_slots, "data slot", "data slots")));
+  }
   line("created", format_unix_time(h.created_unix));
   size_t active = 0;
   for (size_t i = 0; i < h.keyslots.size(); ++i) {

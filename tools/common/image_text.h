@@ -21,6 +21,10 @@ std::string layout_table(const format::Geometry& g, double spare_fraction);
 
 // Writes the "layout" object's fields (caller opened the object).
 void write_layout_json(JsonWriter& w, const format::Geometry& g);
+// ORAM mode: the layout table, including the image-size multiple, the blocks moved per access
+// (theory and this format, with `cached_levels` top levels in memory) and the client state.
+std::string oram_layout_table(const format::OramGeometry& g, uint32_t cached_levels);
+void write_oram_layout_json(JsonWriter& w, const format::OramGeometry& g, uint32_t cached_levels);
 // Writes the header's public fields (caller opened the object): format_version, image_id, mode,
 // flags, sizes, geometry, created time, keyslots.
 void write_header_json(JsonWriter& w, const format::Header& h);
