@@ -49,6 +49,7 @@ TEST_CASE("ORAM geometry: sizes, limits and the blocks moved per access", "[oram
   CHECK(g->tree_height == 10);
   CHECK(g->bucket_count == 2047);
   CHECK(g->stash_capacity == 179);
+  CHECK(format::oram_geometry_for_capacity(64)->stash_capacity == 64);  // never more than N
   CHECK(g->theory_blocks_per_access() == 2 * 4 * 11);
   CHECK(g->slots_per_access(0) == 2 * 5 * 11);
   CHECK(g->slots_per_access(3) == 2 * 5 * 8);

@@ -28,12 +28,12 @@ struct Outcome {
 };
 
 // The scripted workload: writes (single and multi-block), overwrites, trims and commits.
-Outcome run_workload(Disk& disk) {
+Outcome run_workload(Disk& disk, uint64_t rounds) {
   Outcome out;
   Model model;
   out.commits.push_back(model);
   std::vector<uint8_t> run(4 * kBlockSize);
-  for (uint64_t round = 0; round < 8; ++round) {
+  for (uint64_t round = 0; round < rounds; ++round) {
     for (uint64_t k = 0; k < 6; ++k) {
       const uint64_t lba = (round * 13 + k * 7) % kCapacity;
       auto b = pattern_block(lba, round * 100 + k);
@@ -84,18 +84,21 @@ bool matches(Disk& disk, const Model& model, std::string& why) {
   return true;
 }
 
-void cut_at_every_write(CutPolicy policy) {
+// `mode` kOram: two cached levels, so accesses write most of each path and commits write the
+// cached buckets, the client state and the superblock; three rounds keep the run short.
+void cut_at_every_write(CutPolicy policy, format::Mode mode = format::Mode::kShuffle) {
   // The image as created: every cut run starts from it.
-  FaultStore base(format::geometry_for_capacity(kCapacity).value().total_slots);
-  {
-    CreateOptions o;
-    o.capacity_blocks = kCapacity;
-    o.fill_random = false;
-    REQUIRE_OK(Disk::create(std::make_unique<ForwardStore>(base), test_key(), o));
-  }
+  CreateOptions o;
+  o.capacity_blocks = kCapacity;
+  o.fill_random = false;
+  o.mode = mode;
+  FaultStore base(Disk::image_slots(o).value());
+  REQUIRE_OK(Disk::create(std::make_unique<ForwardStore>(base), test_key(), o));
   const std::vector<uint8_t> fresh = base.durable_image();
   OpenOptions open_options;
   open_options.cache_bytes = kSmallCache;
+  open_options.oram_cached_levels = 2;
+  const uint64_t rounds = mode == format::Mode::kOram ? 3 : 8;
 
   uint64_t cuts = 0, recovered_to_last = 0, recovered_to_in_flight = 0;
   for (uint64_t n = 0;; ++n) {
@@ -105,7 +108,7 @@ void cut_at_every_write(CutPolicy policy) {
     {
       auto disk = Disk::open(std::make_unique<ForwardStore>(store), test_key(), open_options);
       REQUIRE_OK(disk);
-      outcome = run_workload(**disk);
+      outcome = run_workload(**disk, rounds);
     }
     if (!store.power_is_cut()) {
       REQUIRE(outcome.finished);
@@ -137,7 +140,8 @@ void cut_at_every_write(CutPolicy policy) {
     REQUIRE_OK((*disk)->write(0, pattern_block(0, 4242)));
     REQUIRE_OK((*disk)->commit());
   }
-  WARN("power-loss runner (policy " << static_cast<int>(policy) << "): " << cuts << " cut points, "
+  WARN("power-loss runner (" << format::mode_name(mode) << " mode, policy " << static_cast<int>(policy)
+                              << "): " << cuts << " cut points, "
                                    << recovered_to_last << " recovered to the last commit, " << recovered_to_in_flight
                                    << " to the commit in flight, 0 failures");
   CHECK(cuts > 100);
@@ -152,4 +156,13 @@ TEST_CASE("power loss at every write index, unsynced writes dropped", "[disk][po
 
 TEST_CASE("power loss at every write index, a random subset of unsynced writes landed", "[disk][power-loss]") {
   cut_at_every_write(CutPolicy::kRandomSubset);
+}
+
+TEST_CASE("ORAM mode: power loss at every write index, unsynced writes dropped", "[oram][power-loss]") {
+  cut_at_every_write(CutPolicy::kDropUnsynced, format::Mode::kOram);
+}
+
+TEST_CASE("ORAM mode: power loss at every write index, a random subset of unsynced writes landed",
+          "[oram][power-loss]") {
+  cut_at_every_write(CutPolicy::kRandomSubset, format::Mode::kOram);
 }

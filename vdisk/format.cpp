@@ -113,7 +113,8 @@ Result<OramGeometry> oram_geometry_for_capacity(uint64_t capacity_blocks, uint32
   g.bucket_blocks = bucket_blocks;
   g.tree_height = oram::tree_height_for(capacity_blocks);
   g.bucket_count = (uint64_t{2} << g.tree_height) - 1;
-  g.stash_capacity = oram::stash_bound(128);
+  // The proven bound, or N if smaller: the stash never holds more blocks than exist.
+  g.stash_capacity = std::min<uint64_t>(oram::stash_bound(128), capacity_blocks);
   g.state_slots = ceil_div(g.state_bytes(), kBlockSize);
   g.tree_start_slot = kDataStartSlot + 2 * g.state_slots;
   g.total_slots = g.tree_start_slot + 2 * g.bucket_count * g.bucket_slots();

@@ -54,6 +54,9 @@ Status OramDisk::check_usable(bool writing) const {
 }
 
 Status OramDisk::access_failed() {
+  // A path that fails to authenticate changes nothing (PathOram stops before touching its state):
+  // the error is returned and the disk stays usable, as for a damaged block in shuffle mode.
+  if (oram_->error().empty() && tree_->last_failure_was_read()) return tree_->status();
   Status s = !tree_->status().ok() ? tree_->status()
                                    : Status(ErrorCode::kCorrupt, "ORAM state is inconsistent: " + oram_->error());
   failed_ = s;

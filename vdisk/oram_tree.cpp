@@ -66,6 +66,7 @@ OramTree::OramTree(BlockStore& store, KeyRing& keys, const format::OramGeometry&
 }
 
 bool OramTree::fail(Status s) {
+  failed_in_read_ = false;
   status_ = std::move(s);
   return false;
 }
@@ -152,7 +153,11 @@ bool OramTree::read_path(uint64_t leaf, oram::PathBuffer& path) {
       std::memcpy(data, cache_[b].data.data(), size_t{z} * kBlockSize);
     } else {
       bool written = false;
-      if (Status s = read_bucket(b, p, read_header, data, written); !s.ok()) return fail(std::move(s));
+      if (Status s = read_bucket(b, p, read_header, data, written); !s.ok()) {
+        failed_in_read_ = true;
+        status_ = std::move(s);
+        return false;
+      }
       header = &read_header;
     }
     for (uint32_t j = 0; j < z; ++j) path.ids[size_t{level} * z + j] = header->ids[j];

@@ -69,6 +69,8 @@ class OramTree final : public oram::BucketStorage {
 
   uint32_t cached_levels() const { return cached_levels_; }
   const Status& status() const { return status_; }
+  // True when the last failure was in read_path: nothing was changed (the ORAM state is intact).
+  bool last_failure_was_read() const { return failed_in_read_; }
   const OramIoStats& io() const { return io_; }
 
   // Verification walk of a committed tree (no cache, no working state): authenticates every
@@ -111,6 +113,7 @@ class OramTree final : public oram::BucketStorage {
   std::vector<format::BlockPointer> siblings_;
   std::vector<uint8_t> io_buffer_, plain_header_;
   Status status_;
+  bool failed_in_read_ = false;
   OramIoStats io_;
 };
 
