@@ -132,10 +132,62 @@ run "$VCREATE" bad.img --capacity 1M --image-size 2M --dry-run
 expect_rc 2
 expect_err "--capacity and --image-size exclude each other"
 
-run "$VCREATE" bad.img --capacity 1M --mode oram --key-file key.hex
+# ---- ORAM mode: sizing, parameters that do not apply, the limit, a working image ------------
+run "$VCREATE" oram.img --capacity 1M --mode oram --dry-run
+expect_rc 0
+expect_absent oram.img
+for word in "oram mode" "client state" "bucket tree" "image-size multiple:" "blocks moved per access: 2*Z*(L+1) = 72" \
+  "this format moves 10 slots" "90 with none" "position map 1 KiB"; do
+  expect_out "$word"
+done
+run "$VCREATE" oram.img --capacity 1G --mode oram --dry-run --json
+expect_rc 0
+expect_json
+expect_json_eq 'd["mode"]' oram
+expect_json_eq 'd["layout"]["tree_height"]' 18
+expect_json_eq 'd["layout"]["theory_blocks_per_access"]' 152
+expect_json_eq 'd["layout"]["slots_per_access"]' 110
+expect_json_eq 'd["layout"]["slots_per_access_uncached"]' 190
+expect_json_eq 'd["layout"]["image_size_multiple"]' 20.003
+expect_json_eq 'd["image_bytes"]' 21478510592
+run "$VCREATE" oram.img --image-size 200M --mode oram --dry-run --json
+expect_rc 0
+expect_json_eq 'd["layout"]["total_slots"] * 4096 <= 200 * 1024 * 1024' True
+expect_json_eq 'd["layout"]["capacity_blocks"]' 2048
+run "$VCREATE" bad.img --capacity 1M --mode oram --spare 10 --key-file key.hex
 expect_rc 2
-expect_err "vdisk-create: error: oram mode is not implemented yet"
+expect_err "--spare applies to shuffle mode only"
 expect_absent bad.img
+run "$VCREATE" bad.img --capacity 1M --bucket-size 5 --key-file key.hex
+expect_rc 2
+expect_err "--bucket-size applies to --mode oram only"
+expect_absent bad.img
+run "$VCREATE" bad.img --capacity 1M --mode oram --bucket-size 3 --key-file key.hex
+expect_rc 2
+expect_absent bad.img
+run "$VCREATE" bad.img --capacity 17G --mode oram --key-file key.hex
+expect_rc 2
+expect_err "exceeds ORAM mode's maximum of 4194304 blocks (16 GiB)"
+expect_err "position map"
+expect_absent bad.img
+run "$VCREATE" oram.img --capacity 1M --mode oram --bucket-size 5 --key-file key.hex
+expect_rc 0
+expect_out "Z=5"
+run "$VDISK" info oram.img --json
+expect_rc 0
+expect_json_eq 'd["format_version"]' 2
+expect_json_eq 'd["mode"]' oram
+expect_json_eq 'd["geometry"]["bucket_blocks"]' 5
+printf 'hello oram\n' >hello.txt
+run "$VDISK" put oram.img hello.txt /hello.txt --key-file key.hex
+expect_rc 0
+run "$VDISK" cat oram.img /hello.txt --key-file key.hex
+expect_rc 0
+expect_exact "hello oram"
+run "$VDISK" inspect oram.img --key-file key.hex --verify
+expect_rc 0
+expect_out "verify: OK"
+expect_out "ORAM tree"
 run "$VCREATE" bad.img --capacity 1M --mode tape --key-file key.hex
 expect_rc 2
 expect_err "unknown mode 'tape'"
