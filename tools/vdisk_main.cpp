@@ -4,6 +4,7 @@
 //   vdisk inspect IMAGE KEY [--json] [--verify]   the authenticated state, optionally verified
 //   vdisk ls|stat|cat|df|put|get|rm|mkdir|mv|import|export   files in the image (vdisk_files.h)
 //   vdisk bench [--quick] [--json]               the benchmark workloads on vdisk alone (vdisk_bench.h)
+//   vdisk trace IMAGE KEY --ops N --pattern P    what the host sees of a workload (vdisk_trace.h)
 //
 // Each subcommand is a pair of functions: add_<name>() declares its options on a CLI11
 // subcommand, run_<name>() does the work and returns the exit code. Adding one (fsck, ls, put,
@@ -32,6 +33,7 @@
 #include "vdisk/keys.h"
 #include "vdisk_bench.h"
 #include "vdisk_files.h"
+#include "vdisk_trace.h"
 #include "workloads.h"
 
 namespace vdisk::tools {
@@ -120,15 +122,27 @@ void print_info_text(const std::string& image, const std::string& key_origin, co
   line("mode", std::string(format::mode_name(h.mode)));
   line("capacity", fmt::format("{}, {} blocks", format_size_exact(g.capacity_blocks * kBlockSize), g.capacity_blocks));
   line("image size", format_size_exact(g.image_bytes()));
-  line("used slots", fmt::format("{} of {} data slots ({})", info.used_slots, g.data_slots,
-                                 format_percent(info.used_slots, g.data_slots)));
-  line("free slots", fmt::format("{} ({})", info.free_slots, format_percent(info.free_slots, g.data_slots)));
+  if (h.mode == format::Mode::kOram) {
+    const OramInfo& o = info.oram;
+    line("ORAM tree", fmt::format("Z={}, height {}, {} levels cached in memory, {} slots moved per access "
+                                  "(theory 2*Z*(L+1) = {})",
+                                  o.bucket_blocks, o.tree_height, o.cached_levels, o.slots_per_access,
+                                  o.theory_blocks_per_access));
+    line("blocks in use", fmt::format("{} of {} ({})", o.present_blocks, g.capacity_blocks,
+                                      format_percent(o.present_blocks, g.capacity_blocks)));
+    line("stash", fmt::format("{} blocks (capacity {})", o.stash_blocks, o.stash_capacity));
+  } else {
+    line("used slots", fmt::format("{} of {} data slots ({})", info.used_slots, g.data_slots,
+                                   format_percent(info.used_slots, g.data_slots)));
+    line("free slots", fmt::format("{} ({})", info.free_slots, format_percent(info.free_slots, g.data_slots)));
+  }
   line("commit", fmt::format("sequence {}, superblock {}", info.sequence, superblock_name(info.superblock_slot)));
   line("last commit", format_unix_time(info.commit_unix) + " (host clock, untrusted)");
   if (info.root.is_null()) {
     line("integrity root", "none (nothing written yet)");
   } else {
-    line("integrity root", fmt::format("slot {}, session {}, counter {}, tag {}", info.root.slot,
+    line(h.mode == format::Mode::kOram ? "client state" : "integrity root",
+         fmt::format("slot {}, session {}, counter {}, tag {}", info.root.slot,
                                        to_hex(info.root.session), info.root.counter, to_hex(info.root.tag)));
   }
   line("sessions", std::to_string(info.sessions));
@@ -141,10 +155,19 @@ void write_info_json(JsonWriter& w, const std::string& key_origin, const DiskInf
   w.field("authenticated", true);
   w.field("key_origin", key_origin);
   write_header_json(w, info.header);
-  w.field("used_slots", info.used_slots);
-  w.field("free_slots", info.free_slots);
-  w.key("used_percent").value(percent(info.used_slots, g.data_slots), 4);
-  w.key("free_percent").value(percent(info.free_slots, g.data_slots), 4);
+  if (info.header.mode == format::Mode::kOram) {
+    const OramInfo& o = info.oram;
+    w.key("oram").begin_object();
+    w.field("present_blocks", o.present_blocks).field("stash_blocks", o.stash_blocks);
+    w.field("stash_capacity", o.stash_capacity).field("cached_levels", o.cached_levels);
+    w.field("slots_per_access", o.slots_per_access).field("theory_blocks_per_access", o.theory_blocks_per_access);
+    w.end_object();
+  } else {
+    w.field("used_slots", info.used_slots);
+    w.field("free_slots", info.free_slots);
+    w.key("used_percent").value(percent(info.used_slots, g.data_slots), 4);
+    w.key("free_percent").value(percent(info.free_slots, g.data_slots), 4);
+  }
   w.field("sequence", info.sequence);
   w.field("superblock_slot", info.superblock_slot);
   w.field("commit_unix", info.commit_unix);
@@ -163,10 +186,15 @@ void write_info_json(JsonWriter& w, const std::string& key_origin, const DiskInf
   w.field("blocks_sealed", info.blocks_sealed);
 }
 
-void print_verify_text(const VerifyReport& r) {
-  std::cout << fmt::format("verify: {} blocks checked ({} data blocks, {} map nodes, {} bitmap blocks), "
-                           "{} bitmap mismatches\n",
-                           r.blocks_checked, r.data_blocks, r.map_nodes, r.bitmap_blocks, r.bitmap_mismatches);
+void print_verify_text(const VerifyReport& r, bool oram) {
+  if (oram)
+    std::cout << fmt::format("verify: {} slots checked ({} written buckets, {} data blocks on their paths or in "
+                             "the stash)\n",
+                             r.blocks_checked, r.map_nodes, r.data_blocks);
+  else
+    std::cout << fmt::format("verify: {} blocks checked ({} data blocks, {} map nodes, {} bitmap blocks), "
+                             "{} bitmap mismatches\n",
+                             r.blocks_checked, r.data_blocks, r.map_nodes, r.bitmap_blocks, r.bitmap_mismatches);
   if (r.ok()) {
     std::cout << "verify: OK, every reachable block authenticated\n";
   } else {
@@ -220,7 +248,7 @@ int run_inspect(const InspectArgs& args, const Reporter& reporter) {
     std::cout << w.str() << "\n";
   } else {
     print_info_text(args.image, key->origin, info);
-    if (report) print_verify_text(*report);
+    if (report) print_verify_text(*report, info.header.mode == format::Mode::kOram);
   }
   std::cout.flush();
   if (report && !report->ok()) {
@@ -282,6 +310,8 @@ int main(int argc, char** argv) {
     for (FileCommand& command : add_file_commands(app)) subcommands.push_back({command.app, std::move(command.run)});
     FileCommand bench = add_bench(app);
     subcommands.push_back({bench.app, std::move(bench.run)});
+    FileCommand trace = add_trace(app);
+    subcommands.push_back({trace.app, std::move(trace.run)});
 
     // The first word that is not an option names the subcommand (the top level has no options
     // taking values); CLI11 alone would only say "A subcommand is required" for a typo.
