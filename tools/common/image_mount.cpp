@@ -21,6 +21,7 @@ class GuardedStore final : public BlockStore {
 
   uint64_t block_count() const override { return inner_->block_count(); }
   Status read(uint64_t first, std::span<uint8_t> out) override { return inner_->read(first, out); }
+  void prefetch(uint64_t first, uint64_t count) override { inner_->prefetch(first, count); }
   Status write(uint64_t first, std::span<const uint8_t> data) override {
     return refused_ ? refused() : inner_->write(first, data);
   }
