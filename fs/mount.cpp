@@ -92,16 +92,20 @@ Result<std::unique_ptr<FileSystem>> mount(const MountOptions& options) {
     if (cp.capacity_bytes == 0 || cp.capacity_bytes % kBlockSize != 0)
       return Status(ErrorCode::kInvalidArgument,
                     fmt::format("{}: capacity {} is not a positive multiple of 4096 bytes", where, cp.capacity_bytes));
-    auto geometry = format::geometry_for_capacity(cp.capacity_bytes / kBlockSize, cp.spare_fraction);
-    if (!geometry.ok()) return geometry.status().with_context(where);
-    auto store = create_file_store(path, geometry->total_slots, /*overwrite=*/exists);
-    if (!store.ok()) return store.status().with_context(where);
     CreateOptions co;
     co.capacity_blocks = cp.capacity_bytes / kBlockSize;
     co.spare_fraction = cp.spare_fraction;
     co.mode = cp.mode;
     co.scrypt = cp.scrypt;
     co.fill_random = cp.fill_random;
+    // The file's size depends on the mode (shuffle: data and spare slots; ORAM: the bucket tree).
+    // A capacity or parameter the mode refuses fails here, before the file exists.
+    auto slots = Disk::image_slots(co);
+    if (!slots.ok())
+      return slots.status().with_context(fmt::format("{}: cannot create an image of {} bytes in {} mode", where,
+                                                     cp.capacity_bytes, format::mode_name(cp.mode)));
+    auto store = create_file_store(path, *slots, /*overwrite=*/exists);
+    if (!store.ok()) return store.status().with_context(where);
     auto disk = Disk::create(std::move(store).value(), options.key, co);
     Result<std::unique_ptr<FileSystem>> fs =
         disk.ok() ? mount_disk(std::move(disk).value(), fo) : Result<std::unique_ptr<FileSystem>>(disk.status());

@@ -1,5 +1,6 @@
 // The C API (include/vdisk/vdisk.h): every function's success path and its -errno results, the
-// options' struct_size compatibility, vd_strerror and the thread-local last-error message.
+// options' struct_size compatibility, vd_strerror and the thread-local last-error message. Images
+// are created in the test mode ($VDISK_TEST_MODE, tests/test_util.h) unless a test names a mode.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -36,8 +37,11 @@ std::array<uint8_t, 32> raw_key(uint8_t seed) {
   return key;
 }
 
-// Options for a small image at `path` with a raw key and a /tmp; the caller keeps `path` and
-// `key` alive until vd_mount returns.
+// The vd_mode of the images the tests create: VDISK_TEST_MODE (test_util.h, test_mode()).
+int32_t test_vd_mode() { return vdisk::test::oram_mode() ? VD_MODE_ORAM : VD_MODE_SHUFFLE; }
+
+// Options for a small image at `path` (in test_vd_mode()) with a raw key and a /tmp; the caller
+// keeps `path` and `key` alive until vd_mount returns.
 vd_mount_options image_options(const std::string& path, const std::array<uint8_t, 32>& key) {
   vd_mount_options o;
   REQUIRE(vd_mount_options_init(&o) == 0);
@@ -47,6 +51,7 @@ vd_mount_options image_options(const std::string& path, const std::array<uint8_t
   o.key_len = key.size();
   o.create_if_absent = 1;
   o.capacity_bytes = kCapacity;
+  o.mode = test_vd_mode();
   o.fill_random = 0;  // speed: the tests never look at unused slots
   o.tmp_bytes = kTmpBytes;
   return o;
@@ -131,7 +136,7 @@ TEST_CASE("c api: mount creates an image and data persists across unmount and re
   CHECK(vd_open(m.get(), "/tmp/b", O_RDONLY, 0) == -ENOENT);  // /tmp is memory only
 }
 
-TEST_CASE("c api: mount options init and defaults", "[c-api]") {
+TEST_CASE("c api: mount options init and defaults", "[c-api][no-disk]") {
   vd_mount_options o;
   std::memset(&o, 0xAB, sizeof o);
   REQUIRE(vd_mount_options_init(&o) == 0);
@@ -154,7 +159,10 @@ TEST_CASE("c api: mount options init and defaults", "[c-api]") {
   CHECK(last_error_has("options is NULL"));
 }
 
-TEST_CASE("c api: a smaller struct_size from an older caller gets defaults for the fields beyond it", "[c-api]") {
+// [shuffle-only]: the old struct has no mode field, so the image is in the default shuffle mode
+// whatever the test mode.
+TEST_CASE("c api: a smaller struct_size from an older caller gets defaults for the fields beyond it",
+          "[c-api][shuffle-only]") {
   TempDir dir;
   std::string image = dir.file("disk.img");
   auto key = raw_key(2);
@@ -201,12 +209,15 @@ TEST_CASE("c api: a smaller struct_size from an older caller gets defaults for t
   CHECK(vd_rename(m.get(), "/x", "/tmp") == 0);  // no EXDEV: "/tmp" is an ordinary name here
 }
 
-TEST_CASE("c api: control: fill_random off leaves unused slots zero", "[c-api]") {
+TEST_CASE("c api: control: fill_random off leaves unused slots zero", "[c-api][shuffle-only]") {
   // Shows that the non-zero tail in the struct_size test comes from the default, not the format.
+  // That test's image is in shuffle mode (the old struct has no mode field), so this one is too,
+  // whatever the test mode ([shuffle-only]).
   TempDir dir;
   std::string image = dir.file("disk.img");
   auto key = raw_key(2);
   vd_mount_options o = image_options(image, key);
+  o.mode = VD_MODE_SHUFFLE;
   { Mount m(o); }
   std::string bytes = vdisk::test::read_file(image);
   CHECK(bytes.substr(bytes.size() - 4096) == std::string(4096, '\0'));
@@ -342,26 +353,32 @@ TEST_CASE("c api: keys from a hex key file or a passphrase or a passphrase file 
   vdisk::test::write_file(key_file, hex + "\n");
   std::string image = dir.file("disk.img");
   vd_mount_options o = image_options(image, key);
-  // VD_MODE_ORAM reaches the library: it creates an ORAM image, or (while ORAM placement is not
-  // implemented) refuses with EINVAL naming the mode and creates nothing.
+  // VD_MODE_ORAM creates an ORAM image (whatever the test mode): the header says so.
   o.mode = VD_MODE_ORAM;
   vd_fs* fs = nullptr;
-  int rc = vd_mount(&o, &fs);
-  if (rc == 0) {
-    put(fs, "/f", "raw");
-    REQUIRE(vd_unmount(fs) == 0);
+  // Beyond ORAM mode's largest capacity (2^22 blocks): EINVAL naming the limit, nothing created.
+  o.capacity_bytes = ((uint64_t{1} << 22) + 1) * 4096;
+  CHECK(vd_mount(&o, &fs) == -EINVAL);
+  CHECK(fs == nullptr);
+  CHECK(last_error_has("ORAM mode's maximum"));
+  CHECK(last_error_has(image));
+  CHECK_FALSE(std::filesystem::exists(image));
+  o.capacity_bytes = kCapacity;
+  {
+    Mount m(o);
+    put(m.get(), "/f", "raw");
+  }
+  {
     std::string bytes = vdisk::test::read_file(image);
     auto header = vdisk::format::decode_header(
         std::span<const uint8_t, 4096>(reinterpret_cast<const uint8_t*>(bytes.data()), 4096), bytes.size() / 4096);
     REQUIRE_OK(header);
     CHECK(header->mode == vdisk::format::Mode::kOram);
-  } else {
-    CHECK(rc == -EINVAL);
-    CHECK(last_error_has("oram"));
-    CHECK_FALSE(std::filesystem::exists(image));
-    o.mode = VD_MODE_SHUFFLE;
-    { Mount m(o); put(m.get(), "/f", "raw"); }
+    CHECK(header->oram.capacity_blocks == kCapacity / 4096);
   }
+  // The mode is the image's: mounting it again with VD_MODE_SHUFFLE opens the ORAM image.
+  o.mode = VD_MODE_SHUFFLE;
+  { Mount m(o); CHECK(get(m.get(), "/f") == "raw"); }
   // The hex key file names the same key.
   o.key_kind = VD_KEY_FILE;
   o.key = nullptr;
@@ -866,7 +883,7 @@ TEST_CASE("c api: NULL pointers and bad sizes give EINVAL naming the argument", 
   REQUIRE(m.unmount() == 0);
 }
 
-TEST_CASE("c api: vd_strerror is never NULL and covers every errno the API returns", "[c-api]") {
+TEST_CASE("c api: vd_strerror is never NULL and covers every errno the API returns", "[c-api][no-disk]") {
   for (int e = -300; e <= 300; ++e) {
     const char* s = vd_strerror(e);
     REQUIRE(s != nullptr);
@@ -887,7 +904,7 @@ TEST_CASE("c api: vd_strerror is never NULL and covers every errno the API retur
   CHECK(std::string(vd_strerror(-4000)) == "unknown error");
 }
 
-TEST_CASE("c api: the last error is per thread and names the path and success leaves it", "[c-api]") {
+TEST_CASE("c api: the last error is per thread and names the path and success leaves it", "[c-api][no-disk]") {
   vd_mount_options o;
   REQUIRE(vd_mount_options_init(&o) == 0);
   o.tmp_bytes = kTmpBytes;  // memory only: the whole filesystem at "/"
@@ -913,7 +930,7 @@ TEST_CASE("c api: the last error is per thread and names the path and success le
   CHECK(std::string(vd_last_error()) == mine);
 }
 
-TEST_CASE("c api: a memory-only mount holds everything at / up to tmp_bytes", "[c-api]") {
+TEST_CASE("c api: a memory-only mount holds everything at / up to tmp_bytes", "[c-api][no-disk]") {
   vd_mount_options o;
   REQUIRE(vd_mount_options_init(&o) == 0);
   o.tmp_bytes = kTmpBytes;

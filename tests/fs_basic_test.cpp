@@ -1,5 +1,5 @@
 // Filesystem semantics on both backends (memory and an encrypted Disk), remounts, orphans,
-// directory growth.
+// directory growth. Disks are created in the test mode ($VDISK_TEST_MODE, tests/test_util.h).
 #include <fcntl.h>
 
 #include <atomic>
@@ -33,18 +33,19 @@ std::unique_ptr<FileSystem> memory_fs(uint64_t bytes_cap = 64 << 20) {
   return std::move(fs).value();
 }
 
-// A Disk over a memory store the test keeps, so it can be remounted.
+// The capacity of the test disks. An ORAM image is about 20 times its capacity (a bucket tree of
+// 2N - 1 buckets of 1 + 4 slots, two copies of each), all in memory here, so ORAM runs use 4 MiB
+// disks: every test below needs far less.
+uint64_t default_capacity() { return test::oram_mode() ? 1024 : 4096; }
+
+// A Disk (in test::test_mode()) over a memory store the test keeps, so it can be remounted.
 struct DiskFixture {
   std::unique_ptr<BlockStore> store;
   uint64_t capacity;
-  explicit DiskFixture(uint64_t capacity_blocks = 4096) : capacity(capacity_blocks) {
-    auto g = format::geometry_for_capacity(capacity_blocks);
-    REQUIRE_OK(g);
-    store = make_memory_store(g->total_slots);
-    CreateOptions co;
-    co.capacity_blocks = capacity_blocks;
-    co.fill_random = false;
-    auto disk = Disk::create(std::make_unique<test::ForwardStore>(*store), test::test_key(), co);
+  explicit DiskFixture(uint64_t capacity_blocks = default_capacity()) : capacity(capacity_blocks) {
+    store = make_memory_store(test::test_image_slots(capacity_blocks));
+    auto disk = Disk::create(std::make_unique<test::ForwardStore>(*store), test::test_key(),
+                             test::test_create_options(capacity_blocks));
     REQUIRE_OK(disk);
   }
   // The image as it is now in the store: what a crash at this moment would leave.
@@ -223,7 +224,7 @@ void exercise_semantics(FileSystem& fs) {
   CHECK(got == std::vector<std::string>{"a.txt", "d", "dlink", "empty", "link", "log", "loop1", "loop2"});
 }
 
-TEST_CASE("filesystem semantics on the memory backend", "[fs]") {
+TEST_CASE("filesystem semantics on the memory backend", "[fs][no-disk]") {
   auto fs = memory_fs();
   exercise_semantics(*fs);
   REQUIRE_OK(fs->unmount());
@@ -279,7 +280,9 @@ TEST_CASE("an unlinked file open at a crash is reclaimed at the next mount", "[f
 }
 
 TEST_CASE("directories grow past the inline table and shrink when emptied", "[fs]") {
-  DiskFixture d(16384);
+  // The directory needs about 1,400 blocks; ORAM mode uses the smallest disk with room to spare
+  // (16 MiB, a 320 MiB image in memory instead of 1.3 GiB).
+  DiskFixture d(test::oram_mode() ? 4096 : 16384);
   auto fs = d.mount();
   REQUIRE_OK(fs->mkdir("/big"));
   auto before = fs->statfs("/");

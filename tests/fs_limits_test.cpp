@@ -1,7 +1,8 @@
 // The filesystem at its limits: huge sparse offsets and EFBIG, a full disk (ENOSPC) with and
 // without automatic commits, a directory of 100,000 entries, the /tmp mount (cap, EXDEV, what
 // belongs where, what survives), the create-if-absent policy of mount(), read-only mounts, and
-// name/path limits (ENAMETOOLONG, ELOOP, relative paths).
+// name/path limits (ENAMETOOLONG, ELOOP, relative paths). Images are created in the test mode
+// ($VDISK_TEST_MODE, tests/test_util.h); cases about shuffle mode only are tagged [shuffle-only].
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -25,13 +26,11 @@ namespace {
 
 constexpr uint64_t kTiB = uint64_t{1} << 40;
 
-uint64_t slots_for(uint64_t capacity_blocks) { return format::geometry_for_capacity(capacity_blocks).value().total_slots; }
+// Images are created in the test mode (VDISK_TEST_MODE, test_util.h).
+uint64_t slots_for(uint64_t capacity_blocks) { return vdisk::test::test_image_slots(capacity_blocks); }
 
 std::unique_ptr<FileSystem> create_fs(BlockStore& store, uint64_t capacity_blocks, const FsOptions& fo = {}) {
-  CreateOptions o;
-  o.capacity_blocks = capacity_blocks;
-  o.fill_random = false;
-  auto disk = Disk::create(std::make_unique<ForwardStore>(store), test_key(), o);
+  auto disk = Disk::create(std::make_unique<ForwardStore>(store), test_key(), vdisk::test::test_create_options(capacity_blocks));
   REQUIRE_OK(disk);
   auto fs = mount_disk(std::move(disk).value(), fo);
   REQUIRE_OK(fs);
@@ -188,8 +187,12 @@ TEST_CASE("a write at 1 TiB on a 4 MiB disk makes a sparse file that survives re
 
 namespace {
 
+// In shuffle mode the Disk's spare slots for uncommitted changes run out on the way ("commit
+// first"); in ORAM mode they do not exist (can_absorb is always true), so no write ever waits for
+// a commit: the expectations below say which mode they hold in.
 void fill_the_disk(bool automatic_commits) {
-  constexpr uint64_t kCapacity = 1024;  // 4 MiB, 64 spare slots
+  const bool shuffle = vdisk::test::test_mode() == format::Mode::kShuffle;
+  constexpr uint64_t kCapacity = 1024;  // 4 MiB; in shuffle mode 64 spare slots
   constexpr size_t kChunk = 16 * 1024;
   constexpr size_t kFileChunks = 16;  // 256 KiB files
   auto store = make_memory_store(slots_for(kCapacity));
@@ -242,7 +245,7 @@ void fill_the_disk(bool automatic_commits) {
   CHECK(full_errno == ENOSPC);
   CHECK(model.size() >= 8);
   CHECK(free_blocks(*fs) < 2 * kChunk / kBlockSize);
-  if (automatic_commits) CHECK(commit_first == 0);
+  if (automatic_commits || !shuffle) CHECK(commit_first == 0);
 
   auto check_model = [&](FileSystem& f) {
     std::set<std::string> expected;
@@ -267,9 +270,10 @@ void fill_the_disk(bool automatic_commits) {
   CHECK(report->ok());
 
   // Rewriting the full disk's data in place needs fresh slots for the new versions until a
-  // commit frees the old ones. Without automatic commits the spare slots run out: ENOSPC ("commit
-  // first") with nothing written, and after a sync the same write succeeds. With them the
-  // filesystem commits by itself and no write fails.
+  // commit frees the old ones (shuffle mode). Without automatic commits the spare slots run out:
+  // ENOSPC ("commit first") with nothing written, and after a sync the same write succeeds. With
+  // them the filesystem commits by itself and no write fails. In ORAM mode a rewrite needs no
+  // new slots: no write fails and no commit is made for space.
   size_t rewrite_commit_first = 0;
   for (auto& [path, content] : model) {
     auto fd = fs->open(path, O_WRONLY);
@@ -297,7 +301,10 @@ void fill_the_disk(bool automatic_commits) {
     }
     REQUIRE_OK(fs->close(*fd));
   }
-  if (automatic_commits) {
+  if (!shuffle) {
+    CHECK(rewrite_commit_first == 0);
+    CHECK(fs->stats().automatic_commits == 0);
+  } else if (automatic_commits) {
     CHECK(rewrite_commit_first == 0);
     CHECK(fs->stats().automatic_commits > 0);
   } else {
@@ -348,26 +355,33 @@ TEST_CASE("filling the disk gives ENOSPC and leaves a consistent, usable filesys
   fill_the_disk(/*automatic_commits=*/true);
 }
 
-TEST_CASE("without automatic commits a rewrite hits ENOSPC (commit first) and a sync lets it proceed", "[fs-limits]") {
+TEST_CASE("without automatic commits a rewrite hits ENOSPC (commit first) and a sync lets it proceed",
+          "[fs-limits][shuffle-only]") {
+  SHUFFLE_ONLY("the \"commit first\" ENOSPC comes from running out of copy-on-write spare slots");
   fill_the_disk(/*automatic_commits=*/false);
 }
 
 // ---- (iii) a big directory -------------------------------------------------------------------------
 
-TEST_CASE("a directory of 100,000 entries: create, look up, list, remount, delete", "[fs-limits][big-dir]") {
-  const size_t count = 100000;  // a few seconds in a release build, about 15 s under AddressSanitizer
+TEST_CASE("a directory of 100,000 entries (5,000 in ORAM mode): create, look up, list, remount, delete",
+          "[fs-limits][big-dir]") {
+  // Shuffle mode: 100,000 entries on 1 GiB (a sparse image file), a few seconds in a release build,
+  // about 15 s under AddressSanitizer. ORAM mode: every block access is a Path ORAM access (a whole
+  // path of the bucket tree) and the image is about 20 times the capacity, so the same run takes
+  // over ten minutes and fills 13 GB of the sparse file: there 5,000 entries on 16 MiB (about 10 s
+  // in a release build). Its bucket table stays in the directory header; fs_basic_test's
+  // "directories grow past the inline table" covers the out-of-line table in ORAM mode.
+  const bool oram = vdisk::test::oram_mode();
+  const size_t count = oram ? 5000 : 100000;
   TempDir dir;
-  const uint64_t capacity = uint64_t{1} << 18;  // 1 GiB, a sparse image file
+  const uint64_t capacity = oram ? uint64_t{1} << 12 : uint64_t{1} << 18;
   auto open_fs = [&](bool create) {
     const std::string path = dir.file("big.vdisk");
     std::unique_ptr<Disk> disk;
     if (create) {
       auto store = create_file_store(path, slots_for(capacity), false);
       REQUIRE_OK(store);
-      CreateOptions o;
-      o.capacity_blocks = capacity;
-      o.fill_random = false;
-      auto d = Disk::create(std::move(store).value(), test_key(), o);
+      auto d = Disk::create(std::move(store).value(), test_key(), vdisk::test::test_create_options(capacity));
       REQUIRE_OK(d);
       disk = std::move(d).value();
     } else {
@@ -463,6 +477,7 @@ MountOptions image_options(const std::string& path, uint64_t tmp_bytes, bool cre
   o.key = test_key();
   o.create.create_if_absent = create_if_absent;
   o.create.capacity_bytes = kImageCapacity;
+  o.create.mode = vdisk::test::test_mode();
   o.create.fill_random = false;
   o.fs.tmp_bytes = tmp_bytes;
   return o;
@@ -573,7 +588,7 @@ TEST_CASE("/tmp hides a /tmp directory of the image, which reappears without it"
   }
 }
 
-TEST_CASE("with only /tmp enabled the memory filesystem is at / and capped", "[fs-limits][tmp]") {
+TEST_CASE("with only /tmp enabled the memory filesystem is at / and capped", "[fs-limits][tmp][no-disk]") {
   constexpr uint64_t kTmp = uint64_t{1} << 20;
   MountOptions o;
   o.fs.persistent = false;
@@ -593,7 +608,7 @@ TEST_CASE("with only /tmp enabled the memory filesystem is at / and capped", "[f
   write_whole(*fs, "/z", bytes(4, 256 * 1024));
 }
 
-TEST_CASE("a memory-only mount without a /tmp size is refused", "[fs-limits][tmp]") {
+TEST_CASE("a memory-only mount without a /tmp size is refused", "[fs-limits][tmp][no-disk]") {
   MountOptions o;
   o.fs.persistent = false;
   o.fs.tmp_bytes = 0;
@@ -639,6 +654,26 @@ TEST_CASE("mount formats a zero-length file only when create_if_absent is set", 
   write_whole(*fs, "/x", bytes(2, 10));
   REQUIRE_OK(fs->unmount());
   CHECK(std::filesystem::file_size(path) == slots_for(kImageCapacity / kBlockSize) * kBlockSize);
+}
+
+TEST_CASE("mount refuses to create an image the mode cannot hold and leaves the path as it was", "[fs-limits][mount]") {
+  // ORAM mode explicitly, whatever the test mode: its largest capacity is 2^22 blocks (16 GiB).
+  TempDir dir;
+  const std::string path = dir.file("big.vdisk");
+  MountOptions o = image_options(path, 0, true);
+  o.create.mode = format::Mode::kOram;
+  o.create.capacity_bytes = ((uint64_t{1} << 22) + 1) * kBlockSize;
+  auto r = vdisk::mount(o);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == ErrorCode::kInvalidArgument);
+  CHECK(r.status().message().find(path) != std::string::npos);
+  CHECK(r.status().message().find("in oram mode") != std::string::npos);
+  CHECK(r.status().message().find("ORAM mode's maximum") != std::string::npos);
+  CHECK_FALSE(file_exists(path));
+  // The same path as a zero-length file stays zero-length.
+  vdisk::test::write_file(path, "");
+  REQUIRE_FALSE(vdisk::mount(o).ok());
+  CHECK(std::filesystem::file_size(path) == 0);
 }
 
 TEST_CASE("mount never reformats: a wrong key or a foreign file is an error and nothing changes", "[fs-limits][mount]") {

@@ -53,4 +53,29 @@ std::string read_file(const std::string& path) {
 
 std::string source_dir() { return VDISK_SOURCE_DIR; }
 
+format::Mode test_mode() {
+  const char* env = std::getenv("VDISK_TEST_MODE");
+  const std::string value = env != nullptr ? env : "";
+  if (value.empty() || value == "shuffle") return format::Mode::kShuffle;
+  if (value == "oram") return format::Mode::kOram;
+  throw std::invalid_argument("VDISK_TEST_MODE=\"" + value + "\" is not \"shuffle\" or \"oram\"");
+}
+
+CreateOptions test_create_options(uint64_t capacity_blocks, double spare_fraction) {
+  CreateOptions o;
+  o.capacity_blocks = capacity_blocks;
+  o.spare_fraction = spare_fraction;
+  o.mode = test_mode();
+  o.fill_random = false;
+  return o;
+}
+
+uint64_t test_image_slots(uint64_t capacity_blocks, double spare_fraction) {
+  auto slots = Disk::image_slots(test_create_options(capacity_blocks, spare_fraction));
+  if (!slots.ok())
+    throw std::invalid_argument("test image of " + std::to_string(capacity_blocks) +
+                                " blocks: " + slots.status().to_string());
+  return *slots;
+}
+
 }  // namespace vdisk::test

@@ -7,6 +7,8 @@
 
 #include "vdisk/block_store.h"
 #include "vdisk/crypto.h"
+#include "vdisk/disk.h"
+#include "vdisk/format.h"
 #include "vdisk/keys.h"
 #include "vdisk/status.h"
 
@@ -34,6 +36,22 @@ void write_file(const std::string& path, const std::string& content);
 std::string read_file(const std::string& path);
 std::string source_dir();
 
+// ---- the placement mode of the filesystem tests
+//
+// The filesystem tests (fs_*, c_api) create their images in test_mode(), so that the same test
+// cases run over both placements: $VDISK_TEST_MODE is "shuffle" (the default, also when unset or
+// empty) or "oram" (tests/CMakeLists.txt registers those cases a second time, named "oram.*").
+// Any other value throws std::invalid_argument naming it, so every test that asks fails.
+format::Mode test_mode();
+inline bool oram_mode() { return test_mode() == format::Mode::kOram; }
+// Options for a test image of `capacity_blocks` in test_mode(), without the random fill (speed).
+// `spare_fraction` applies in shuffle mode only.
+CreateOptions test_create_options(uint64_t capacity_blocks,
+                                  double spare_fraction = format::kDefaultSpareFraction);
+// The slot count of a store for create(test_create_options(...)); throws std::invalid_argument
+// for a capacity the mode refuses (a bug in the test).
+uint64_t test_image_slots(uint64_t capacity_blocks, double spare_fraction = format::kDefaultSpareFraction);
+
 // Lets a Disk use a store that the test keeps (and inspects) after the Disk is gone.
 class ForwardStore final : public BlockStore {
  public:
@@ -57,6 +75,20 @@ class ForwardStore final : public BlockStore {
     auto&& vdisk_req_ = (expr);                                \
     INFO(::vdisk::test::status_text(vdisk_req_));              \
     REQUIRE(vdisk_req_.ok());                                  \
+  } while (0)
+
+// First statement of a test case that is about shuffle mode only (copy-on-write spare slots, the
+// "commit first" ENOSPC of can_absorb, spare fractions, locate()): in any other mode it warns,
+// naming the reason, and ends the test case without running it. Such cases carry the tag
+// [shuffle-only] (as do cases that create shuffle images whatever the test mode), which the ORAM
+// registration in tests/CMakeLists.txt leaves out.
+#define SHUFFLE_ONLY(why)                                                                        \
+  do {                                                                                           \
+    if (::vdisk::test::test_mode() != ::vdisk::format::Mode::kShuffle) {                         \
+      WARN("SKIPPED in " << ::vdisk::format::mode_name(::vdisk::test::test_mode())               \
+                         << " mode: this test is about shuffle mode only (" << (why) << ")");    \
+      return;                                                                                    \
+    }                                                                                            \
   } while (0)
 
 namespace vdisk::test {

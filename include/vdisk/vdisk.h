@@ -66,10 +66,14 @@ typedef enum vd_key_kind {
                                  is the passphrase */
 } vd_key_kind;
 
-/* Block placement of a newly created image (see docs/DESIGN.md). */
+/* Block placement of a newly created image (see docs/DESIGN.md). Every filesystem function
+ * behaves the same in both modes; they differ in what the host can observe, speed and size. */
 typedef enum vd_mode {
   VD_MODE_SHUFFLE = 1, /* shuffled copy-on-write commits (the default) */
-  VD_MODE_ORAM = 2     /* Path ORAM: hides access patterns, slower */
+  VD_MODE_ORAM = 2     /* Path ORAM: also hides which block each read or write touches (and
+                          whether it is a read), at the cost of one whole tree path per block
+                          access (slower) and a larger image file; capacity at most 2^22 blocks
+                          (16 GiB), -EINVAL beyond */
 } vd_mode;
 
 /* Mount options. Always start with vd_mount_options_init, then set fields:
@@ -100,7 +104,8 @@ typedef struct vd_mount_options {
                                reformatted. Default 0 */
   uint64_t capacity_bytes; /* capacity of a created image, a multiple of 4096 (required when
                               creating). Default 0 */
-  int32_t mode;            /* a vd_mode for a created image. Default VD_MODE_SHUFFLE */
+  int32_t mode;            /* a vd_mode for a created image (an existing image keeps the mode
+                              it was created with). Default VD_MODE_SHUFFLE */
   int32_t fill_random;     /* non-zero: fill a created image with random bytes first, so that
                               unused space looks like used space. Default 1 */
   uint32_t commit_interval_ms; /* > 0: also commit in the background at this interval.
