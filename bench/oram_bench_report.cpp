@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "oram_bench.h"
+#include "report.h"
 #include "vdisk/block_store.h"
 #include "vdisk/disk.h"
 
@@ -14,16 +15,6 @@ namespace {
 
 constexpr double kTargetAccessesPerS = 2000;
 constexpr uint64_t kTargetCapacity = uint64_t{1} << 30;
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\', out += c;
-    else if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-    else out += c;
-  }
-  return out + "\"";
-}
 
 std::string size_label(uint64_t bytes) {
   if (bytes >= (uint64_t{1} << 30) && bytes % (uint64_t{1} << 30) == 0) return fmt::format("{} GiB", bytes >> 30);

@@ -11,16 +11,6 @@
 #include <fmt/format.h>
 
 namespace vdisk::bench {
-namespace {
-
-constexpr double kMountTargetMs = 50;
-constexpr double kMountTargetMib = 64;
-
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 std::string json_string(const std::string& s) {
   std::string out = "\"";
@@ -30,6 +20,17 @@ std::string json_string(const std::string& s) {
     else out += c;
   }
   return out + "\"";
+}
+
+namespace {
+
+constexpr double kMountTargetMs = 50;
+constexpr double kMountTargetMib = 64;
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 std::string format_value(double v) { return v >= 100 ? fmt::format("{:.0f}", v) : fmt::format("{:.1f}", v); }

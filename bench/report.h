@@ -37,4 +37,7 @@ std::string render_json(const RunReport& r);
 std::string describe_machine();
 std::string utc_now_iso8601();
 
+// `s` as a JSON string literal, quotes included (escapes quotes, backslashes and control characters).
+std::string json_string(const std::string& s);
+
 }  // namespace vdisk::bench
