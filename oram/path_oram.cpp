@@ -175,6 +175,10 @@ bool PathOram::evict_random_path() {
   return true;
 }
 
+uint64_t PathOram::present_count() const {
+  return static_cast<uint64_t>(std::count_if(pos_.begin(), pos_.end(), [](uint32_t p) { return (p & kPresentBit) != 0; }));
+}
+
 void PathOram::trim(uint64_t id) {
   assert(id < n_);
   pos_[id] &= ~kPresentBit;

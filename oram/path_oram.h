@@ -108,6 +108,7 @@ class PathOram {
   // Marks the block absent: reads return zeros from now on (no storage access).
   void trim(uint64_t id);
   bool present(uint64_t id) const { return (pos_[id] & kPresentBit) != 0; }
+  uint64_t present_count() const;  // blocks holding data (a pass over the position map)
 
   // ---- persisted client state (position map with present bits, stash) ----
   // Position entries: bit 31 = present, bits 0..30 = leaf.

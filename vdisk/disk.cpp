@@ -105,24 +105,30 @@ format::BlockKind DiskImpl::kind_of(uint32_t level, uint64_t index) const {
   return index < geometry().capacity_blocks ? format::BlockKind::kData : format::BlockKind::kBitmap;
 }
 
-Status DiskImpl::check_usable(bool for_write) const {
-  if (!failed_.ok())
-    return Status(ErrorCode::kFailed, "disk is in the failed state after an earlier error (" + failed_.message() +
+Status check_disk_usable(const Status& failed, bool for_write, bool read_only) {
+  if (!failed.ok())
+    return Status(ErrorCode::kFailed, "disk is in the failed state after an earlier error (" + failed.message() +
                                           "); reopen the image to continue from its last commit");
-  if (for_write && options_.read_only) return Status(ErrorCode::kReadOnly, "disk is open read-only");
+  if (for_write && read_only) return Status(ErrorCode::kReadOnly, "disk is open read-only");
   return Status::Ok();
 }
 
-Status DiskImpl::check_range(uint64_t lba, size_t bytes) const {
+Status check_disk_range(uint64_t lba, size_t bytes, uint64_t capacity) {
   if (bytes == 0 || bytes % kBlockSize != 0)
     return Status(ErrorCode::kInvalidArgument,
                   fmt::format("buffer of {} bytes is not a non-zero multiple of the 4096-byte block size", bytes));
   const uint64_t count = bytes / kBlockSize;
-  if (lba >= capacity() || count > capacity() - lba)
+  if (lba >= capacity || count > capacity - lba)
     return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("blocks [{}, {}) are outside the disk's {} blocks", lba, lba + count, capacity()));
+                  fmt::format("blocks [{}, {}) are outside the disk's {} blocks", lba, lba + count, capacity));
   return Status::Ok();
 }
+
+Status DiskImpl::check_usable(bool for_write) const {
+  return check_disk_usable(failed_, for_write, options_.read_only);
+}
+
+Status DiskImpl::check_range(uint64_t lba, size_t bytes) const { return check_disk_range(lba, bytes, capacity()); }
 
 Status DiskImpl::fail(Status s) {
   if (failed_.ok()) failed_ = s;

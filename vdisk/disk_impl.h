@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <unordered_set>
@@ -27,6 +28,24 @@ class CsprngSource final : public oram::RandomSource {
   std::array<uint64_t, 512> buffer_{};
   size_t used_ = buffer_.size();
 };
+
+// Argument and state checks every Disk implementation makes (shuffle and ORAM alike).
+// kInvalidArgument unless `bytes` is a non-zero multiple of kBlockSize and the blocks from `lba`
+// lie inside `capacity`.
+Status check_disk_range(uint64_t lba, size_t bytes, uint64_t capacity);
+// kFailed (naming `failed`) once the disk has failed; kReadOnly for a write on a read-only disk.
+Status check_disk_usable(const Status& failed, bool for_write, bool read_only);
+
+// The superblock a mount uses: of slots A and B, those that authenticate and that `plausible`
+// accepts, the one with the higher sequence (A on a tie). kCorrupt "no valid superblock" naming
+// each slot's problem when neither qualifies; other errors (I/O) are returned as they are.
+struct ChosenSuperblock {
+  format::SuperblockContent content;
+  int slot = 0;
+};
+Result<ChosenSuperblock> choose_superblock(
+    BlockStore& store, KeyRing& keys,
+    const std::function<bool(const format::SuperblockContent&, uint64_t slot)>& plausible);
 
 // Sealed blocks waiting to be written: sorted by slot and written as contiguous runs. Buffers
 // are reused across flushes (up to kRetainBlocks) and never zero-filled: every block handed out

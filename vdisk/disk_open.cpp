@@ -21,9 +21,12 @@ Result<format::Header> read_header_block(BlockStore& store) {
 }
 
 
-// Authenticates both superblocks and picks the valid one with the higher sequence number.
-Result<DiskImpl::Committed> choose_superblock(BlockStore& store, KeyRing& keys, const format::Header& header) {
-  DiskImpl::Committed best;
+}  // namespace
+
+Result<ChosenSuperblock> choose_superblock(
+    BlockStore& store, KeyRing& keys,
+    const std::function<bool(const format::SuperblockContent&, uint64_t slot)>& plausible) {
+  ChosenSuperblock best;
   std::string errors;
   bool found = false;
   for (uint64_t slot : {format::kSuperblockSlotA, format::kSuperblockSlotB}) {
@@ -35,28 +38,19 @@ Result<DiskImpl::Committed> choose_superblock(BlockStore& store, KeyRing& keys, 
       errors += (errors.empty() ? "" : "; ") + content.status().message();
       continue;
     }
-    const format::SuperblockContent& c = *content;
-    const bool root_ok = c.root.is_null() ||
-                         (c.root.slot >= format::kDataStartSlot && c.root.slot < header.geometry.total_slots);
-    if (!root_ok || c.used_slots > header.geometry.data_slots || c.sequence == 0) {
+    if (content->sequence == 0 || !plausible(*content, slot)) {
       errors += (errors.empty() ? "" : "; ") + fmt::format("superblock in slot {} holds impossible values", slot);
       continue;
     }
-    if (!found || c.sequence > best.sequence) {
-      best.sequence = c.sequence;
-      best.superblock_slot = static_cast<int>(slot);
-      best.root = c.root;
-      best.used_slots = c.used_slots;
-      best.sessions = c.sessions;
-      best.blocks_sealed = c.blocks_sealed;
-      best.commit_unix = c.commit_unix;
+    if (!found || content->sequence > best.content.sequence) {
+      best.content = *content;
+      best.slot = static_cast<int>(slot);
       found = true;
     }
   }
   if (!found) return Status(ErrorCode::kCorrupt, "no valid superblock: " + errors);
   return best;
 }
-}  // namespace
 
 Result<format::Header> read_public_header(BlockStore& store) { return read_header_block(store); }
 
@@ -73,11 +67,24 @@ Result<std::unique_ptr<Disk>> Disk::open(std::unique_ptr<BlockStore> store, cons
   auto keys = std::make_unique<KeyRing>(std::move(data_key).value(), header->image_id);
   if (header->mode == format::Mode::kOram)
     return OramDisk::open_existing(std::move(store), std::move(header).value(), std::move(keys), options);
-  auto committed = choose_superblock(*store, *keys, *header);
-  if (!committed.ok()) return committed.status();
+  const format::Geometry& g = header->geometry;
+  auto chosen = choose_superblock(*store, *keys, [&g](const format::SuperblockContent& c, uint64_t) {
+    return (c.root.is_null() || (c.root.slot >= format::kDataStartSlot && c.root.slot < g.total_slots)) &&
+           c.used_slots <= g.data_slots;
+  });
+  if (!chosen.ok()) return chosen.status();
+  DiskImpl::Committed committed;
+  const format::SuperblockContent& c = chosen->content;
+  committed.sequence = c.sequence;
+  committed.superblock_slot = chosen->slot;
+  committed.root = c.root;
+  committed.used_slots = c.used_slots;
+  committed.sessions = c.sessions;
+  committed.blocks_sealed = c.blocks_sealed;
+  committed.commit_unix = c.commit_unix;
   if (!options.read_only) VDISK_RETURN_IF_ERROR(keys->start_session());
   return std::unique_ptr<Disk>(
-      std::make_unique<DiskImpl>(std::move(store), std::move(header).value(), std::move(keys), options, *committed));
+      std::make_unique<DiskImpl>(std::move(store), std::move(header).value(), std::move(keys), options, committed));
 }
 
 Result<uint64_t> Disk::image_slots(const CreateOptions& options) {

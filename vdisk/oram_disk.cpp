@@ -8,18 +8,6 @@
 
 namespace vdisk {
 
-namespace {
-Status check_range(uint64_t lba, size_t bytes, uint64_t capacity) {
-  if (bytes == 0 || bytes % kBlockSize != 0)
-    return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("buffer of {} bytes is not a non-zero multiple of the 4096-byte block size", bytes));
-  const uint64_t count = bytes / kBlockSize;
-  if (lba >= capacity || count > capacity - lba)
-    return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("blocks [{}, {}) are outside the disk's {} blocks", lba, lba + count, capacity));
-  return Status::Ok();
-}
-}  // namespace
 
 OramDisk::OramDisk(std::unique_ptr<BlockStore> store, format::Header header, std::unique_ptr<KeyRing> keys,
                    const OpenOptions& options, const Committed& committed, OramState state)
@@ -46,11 +34,7 @@ OramDisk::OramDisk(std::unique_ptr<BlockStore> store, format::Header header, std
 }
 
 Status OramDisk::check_usable(bool writing) const {
-  if (!failed_.ok())
-    return Status(ErrorCode::kFailed, "disk is in the failed state after an earlier error (" + failed_.message() +
-                                          "); reopen the image to continue from its last commit");
-  if (writing && options_.read_only) return Status(ErrorCode::kReadOnly, "disk is open read-only");
-  return Status::Ok();
+  return check_disk_usable(failed_, writing, options_.read_only);
 }
 
 Status OramDisk::access_failed() {
@@ -110,7 +94,7 @@ Status OramDisk::read_only_read(uint64_t lba, std::span<uint8_t> out) {
 Status OramDisk::read(uint64_t lba, std::span<uint8_t> out) {
   std::lock_guard lock(mu_);
   VDISK_RETURN_IF_ERROR(check_usable(false));
-  VDISK_RETURN_IF_ERROR(check_range(lba, out.size(), capacity()));
+  VDISK_RETURN_IF_ERROR(check_disk_range(lba, out.size(), capacity()));
   for (uint64_t i = 0; i < out.size() / kBlockSize; ++i) {
     auto block = out.subspan(i * kBlockSize, kBlockSize);
     if (options_.read_only)
@@ -124,7 +108,7 @@ Status OramDisk::read(uint64_t lba, std::span<uint8_t> out) {
 Status OramDisk::write(uint64_t lba, std::span<const uint8_t> data) {
   std::lock_guard lock(mu_);
   VDISK_RETURN_IF_ERROR(check_usable(true));
-  VDISK_RETURN_IF_ERROR(check_range(lba, data.size(), capacity()));
+  VDISK_RETURN_IF_ERROR(check_disk_range(lba, data.size(), capacity()));
   written_ = true;
   for (uint64_t i = 0; i < data.size() / kBlockSize; ++i)
     VDISK_RETURN_IF_ERROR(access(oram::PathOram::Op::kWrite, lba + i, data.subspan(i * kBlockSize, kBlockSize), {}));
@@ -135,7 +119,7 @@ Status OramDisk::trim(uint64_t lba, uint64_t count) {
   std::lock_guard lock(mu_);
   VDISK_RETURN_IF_ERROR(check_usable(true));
   if (count == 0) return Status::Ok();
-  VDISK_RETURN_IF_ERROR(check_range(lba, count * kBlockSize, capacity()));
+  VDISK_RETURN_IF_ERROR(check_disk_range(lba, count * kBlockSize, capacity()));
   for (uint64_t i = 0; i < count; ++i) oram_->trim(lba + i);
   changed_ = written_ = true;
   return Status::Ok();
@@ -183,9 +167,7 @@ Status OramDisk::commit_locked() {
   format::SuperblockContent sb;
   sb.sequence = state.sequence;
   sb.root = state_ptr;
-  uint64_t present = 0;
-  for (uint32_t p : state.positions) present += (p & oram::PathOram::kPresentBit) != 0;
-  sb.used_slots = present;
+  sb.used_slots = oram_->present_count();
   sb.sessions = committed_.sessions;
   sb.blocks_sealed = committed_.blocks_sealed + keys_->blocks_sealed_this_session() - session_sealed_base_;
   sb.commit_unix = static_cast<uint64_t>(std::time(nullptr));
@@ -228,7 +210,7 @@ DiskInfo OramDisk::info() const {
   o.stash_blocks = oram_->stash_size();
   o.stash_capacity = g.stash_capacity;
   o.max_stash = oram_->stats().max_stash;
-  for (uint32_t p : oram_->positions()) o.present_blocks += (p & oram::PathOram::kPresentBit) != 0;
+  o.present_blocks = oram_->present_count();
   o.accesses = oram_->stats().accesses;
   o.eviction_accesses = oram_->stats().eviction_accesses;
   o.slots_read = tree_->io().slots_read;
@@ -241,7 +223,7 @@ DiskInfo OramDisk::info() const {
 
 Result<format::BlockPointer> OramDisk::locate(uint64_t lba) {
   std::lock_guard lock(mu_);
-  VDISK_RETURN_IF_ERROR(check_range(lba, kBlockSize, capacity()));
+  VDISK_RETURN_IF_ERROR(check_disk_range(lba, kBlockSize, capacity()));
   return Status(ErrorCode::kInvalidArgument,
                 "ORAM mode: a block has no fixed slot; every access moves it to a new random path");
 }

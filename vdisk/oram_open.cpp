@@ -106,34 +106,17 @@ Result<std::unique_ptr<Disk>> OramDisk::format_new(std::unique_ptr<BlockStore> s
 Result<std::unique_ptr<Disk>> OramDisk::open_existing(std::unique_ptr<BlockStore> store, format::Header header,
                                                       std::unique_ptr<KeyRing> keys, const OpenOptions& options) {
   const format::OramGeometry& g = header.oram;
+  auto chosen = choose_superblock(*store, *keys, [&g](const format::SuperblockContent& c, uint64_t slot) {
+    return c.root.slot == g.state_area_slot(static_cast<unsigned>(slot - 1)) && c.used_slots <= g.capacity_blocks;
+  });
+  if (!chosen.ok()) return chosen.status();
   Committed best;
-  bool found = false;
-  std::string errors;
-  for (uint64_t slot : {format::kSuperblockSlotA, format::kSuperblockSlotB}) {
-    std::array<uint8_t, kBlockSize> block{};
-    VDISK_RETURN_IF_ERROR(store->read(slot, block));
-    auto content = keys->open_superblock(block, slot);
-    if (!content.ok()) {
-      if (content.status().code() != ErrorCode::kCorrupt) return content.status();
-      errors += (errors.empty() ? "" : "; ") + content.status().message();
-      continue;
-    }
-    if (content->sequence == 0 || content->root.slot != g.state_area_slot(static_cast<unsigned>(slot - 1)) ||
-        content->used_slots > g.capacity_blocks) {
-      errors += (errors.empty() ? "" : "; ") + fmt::format("superblock in slot {} holds impossible values", slot);
-      continue;
-    }
-    if (!found || content->sequence > best.sequence) {
-      best.sequence = content->sequence;
-      best.superblock_slot = static_cast<int>(slot);
-      best.state = content->root;
-      best.sessions = content->sessions;
-      best.blocks_sealed = content->blocks_sealed;
-      best.commit_unix = content->commit_unix;
-      found = true;
-    }
-  }
-  if (!found) return Status(ErrorCode::kCorrupt, "no valid superblock: " + errors);
+  best.sequence = chosen->content.sequence;
+  best.superblock_slot = chosen->slot;
+  best.state = chosen->content.root;
+  best.sessions = chosen->content.sessions;
+  best.blocks_sealed = chosen->content.blocks_sealed;
+  best.commit_unix = chosen->content.commit_unix;
   if (!options.read_only) {
     VDISK_RETURN_IF_ERROR(keys->start_session());
     ++best.sessions;
