@@ -92,6 +92,7 @@ class DiskImpl final : public Disk {
   DiskInfo info() const override;
   Result<format::BlockPointer> locate(uint64_t lba) override;
   Result<VerifyReport> verify(const std::function<void(uint64_t, uint64_t)>& progress) override;
+  Result<std::vector<SlotUse>> slot_map() override;  // vdisk/disk_slot_map.cpp
   CacheStats cache_stats() const override;
 
   // Writes the first superblock of a freshly formatted image (Disk::create).

@@ -70,6 +70,7 @@ class OramDisk final : public Disk {
   DiskInfo info() const override;
   Result<format::BlockPointer> locate(uint64_t lba) override;
   Result<VerifyReport> verify(const std::function<void(uint64_t, uint64_t)>& progress) override;
+  Result<std::vector<SlotUse>> slot_map() override;  // vdisk/oram_slot_map.cpp
   CacheStats cache_stats() const override { return {}; }
 
  private:

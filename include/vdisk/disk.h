@@ -40,6 +40,18 @@ struct CreateOptions {
   std::function<void(uint64_t, uint64_t)> progress;
 };
 
+// Which of the two committed states an open uses. Normal mounts always use kNewest.
+enum class CommitChoice {
+  kNewest,    // the valid superblock with the higher sequence
+  // The valid superblock with the lower sequence: the commit before the newest, kept whole on
+  // disk for `vdisk fsck --repair` and `vdisk recover` (DiskInfo::previous_kept). kNotFound "no
+  // previous commit" when the other slot holds none (never written, or fails to authenticate).
+  // Opened writable, the first commit() (made even without changes) makes this state the newest
+  // again: it gets a sequence above both and overwrites the newer superblock, whose blocks
+  // become free.
+  kPrevious,
+};
+
 inline constexpr size_t kDefaultReadaheadBlocks = 4096;  // 16 MiB
 inline constexpr uint32_t kDefaultOramCachedLevels = 8;    // 255 buckets, about 4 MiB with Z = 4
 
@@ -58,6 +70,7 @@ struct OpenOptions {
   // ORAM mode, for tests: stash size above which eviction accesses run (0: the image's stash
   // capacity, the proven bound). A smaller value forces eviction accesses; never data loss.
   uint64_t oram_stash_limit = 0;
+  CommitChoice commit = CommitChoice::kNewest;
 };
 
 // ORAM-mode figures (DiskInfo::oram), zero in shuffle mode.
@@ -74,6 +87,15 @@ struct OramInfo {
 struct DiskInfo {
   format::Header header;  // authenticated
   uint64_t sequence = 0;  // last committed sequence number
+  // The other superblock slot: its sequence when it authenticates (0 otherwise), and why it
+  // does not ("" when it does).
+  uint64_t other_sequence = 0;
+  std::string other_problem;
+  // True while the previous commit (the other superblock's, when older) is kept whole: shuffle
+  // mode does not reuse its slots until the next commit is durable, so `vdisk fsck --repair` can
+  // fall back to it. False when there is none, when its bitmap could not be read at open, when
+  // space ran short and its slots were reused, and always in ORAM mode (docs/DESIGN.md).
+  bool previous_kept = false;
   int superblock_slot = 0;  // 1 or 2: which superblock holds it
   format::BlockPointer root;
   uint64_t used_slots = 0;      // slots referenced by the last commit (data + map + bitmap)
@@ -82,6 +104,14 @@ struct DiskInfo {
   uint64_t blocks_sealed = 0;
   uint64_t commit_unix = 0;
   OramInfo oram;
+};
+
+// One physical slot the last commit uses and what it holds (Disk::slot_map).
+struct SlotUse {
+  uint64_t slot = 0;
+  format::BlockKind kind = format::BlockKind::kData;  // kSuperblock for the superblock slot
+  uint32_t level = 0;  // as in the block's AAD
+  uint64_t index = 0;  // as in the block's AAD (data blocks: the LBA)
 };
 
 // What verify() found: every reachable block authenticated, or the list of failures.
@@ -141,6 +171,12 @@ class Disk {
   // Authenticates every reachable block of the last commit (ignores uncommitted changes), and
   // cross-checks the allocation bitmap. Reports failures instead of stopping at the first.
   virtual Result<VerifyReport> verify(const std::function<void(uint64_t, uint64_t)>& progress = {}) = 0;
+
+  // Every slot the last commit references, sorted by slot, for tamper tests and debugging tools:
+  // its superblock, map nodes, bitmap blocks and data blocks (ORAM: its superblock, client state
+  // and the current copy of the header and data slots of every written bucket). The public
+  // header (slot 0) is not listed. Authenticates what it walks; kCorrupt when that fails.
+  virtual Result<std::vector<SlotUse>> slot_map() = 0;
 
   struct CacheStats {
     uint64_t hits = 0, misses = 0, spilled_blocks = 0, resident_bytes = 0;
