@@ -21,6 +21,14 @@ struct FsckProblem {
   std::string message;  // one sentence naming the block(s) and what is wrong
 };
 
+// What a filesystem block holds (FsckOptions::map_blocks), for tamper tests and `vdisk` aids.
+struct LbaUse {
+  uint64_t lba = 0;
+  // "fs-superblock", "fs-bitmap", "inode-table", "index-node", "directory", "file-data", "symlink"
+  std::string kind;
+  std::string path;  // the file or directory it belongs to ("" for fs-wide blocks)
+};
+
 struct FsckReport {
   uint64_t sequence = 0;  // the commit checked
   VerifyReport disk;      // Disk::verify of that commit
@@ -29,11 +37,13 @@ struct FsckReport {
   uint64_t orphans = 0;        // inodes on the orphan list (freed at the next writable mount; not a problem)
   std::vector<uint64_t> leaked_blocks;  // LBAs marked in use in the fs bitmap that nothing reaches
   std::vector<FsckProblem> problems;    // everything wrong, leaks included
+  std::vector<LbaUse> block_map;        // every reachable LBA, sorted (only with FsckOptions::map_blocks)
   bool ok() const { return problems.empty(); }
 };
 
 struct FsckOptions {
   std::function<void(uint64_t done, uint64_t total)> progress;  // may be empty
+  bool map_blocks = false;  // fill FsckReport::block_map
 };
 
 // Checks the commit `disk` was opened at: Disk::verify, then every filesystem invariant
