@@ -97,6 +97,7 @@ DiskImpl::DiskImpl(std::unique_ptr<BlockStore> store, format::Header header, std
       committed_(committed),
       root_(committed.root),
       used_(committed.used_slots),
+      changed_(!options.read_only && options.commit == CommitChoice::kPrevious),  // the next commit makes it newest
       sessions_(committed.sessions + (options.read_only ? 0 : 1)),
       session_base_sealed_(committed.blocks_sealed) {}
 
@@ -453,6 +454,10 @@ DiskInfo DiskImpl::info() const {
   d.sessions = committed_.sessions;
   d.blocks_sealed = committed_.blocks_sealed;
   d.commit_unix = committed_.commit_unix;
+  d.other_sequence = committed_.other_sequence;
+  d.other_problem = committed_.other_problem;
+  d.previous_kept = previous_kept_;
+  d.previous_problem = previous_problem_;
   return d;
 }
 

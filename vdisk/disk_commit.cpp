@@ -23,7 +23,8 @@ bool by_position(const CacheEntry* a, const CacheEntry* b) {
 }
 }  // namespace
 
-// Free-slot oracle over data-area offsets: the working bitmap, minus quarantined slots.
+// Free-slot oracle over data-area offsets: the working bitmap, minus quarantined slots and the
+// slots kept for the previous commit.
 class BitmapOracle final : public oram::FreeSlotOracle {
  public:
   explicit BitmapOracle(DiskImpl& disk) : disk_(disk) {}
@@ -52,7 +53,8 @@ class BitmapOracle final : public oram::FreeSlotOracle {
           }
         }
         const bool used = (bits[bit / 8] >> (bit % 8)) & 1;
-        if (!used && disk_.quarantine_.count(off + format::kDataStartSlot) == 0) {
+        const uint64_t physical = off + format::kDataStartSlot;
+        if (!used && disk_.quarantine_.count(physical) == 0 && !disk_.is_retained(physical)) {
           *slot = off;
           return Find::kFound;
         }
@@ -96,6 +98,10 @@ Status DiskImpl::set_bit(uint64_t offset, bool value) {
 Status DiskImpl::allocate(uint64_t n, std::vector<uint64_t>& slots) {
   if (n > available_slots())
     return Status(ErrorCode::kNoSpace, fmt::format("no space: {} slots needed, {} free", n, available_slots()));
+  // The previous commit's slots count as available (a write is never refused to keep a
+  // fallback), but are used only when nothing else is left.
+  if (previous_kept_ && n > available_slots() - retained_.size())
+    release_previous(fmt::format("its {} slots were reused when free space ran short", retained_.size()));
   BitmapOracle oracle(*this);
   switch (oram::choose_free_slots(oracle, random_, n, slots)) {
     case oram::PlacementResult::kOk: break;
@@ -208,8 +214,10 @@ Status DiskImpl::commit_locked() {
   VDISK_RETURN_IF_ERROR(store_->sync());
 
   Committed next = committed_;
-  next.sequence = committed_.sequence + 1;
-  next.superblock_slot = next.sequence % 2 == 1 ? 1 : 2;
+  next.sequence = next_commit_sequence(committed_.sequence, committed_.other_sequence);
+  next.superblock_slot = committed_.superblock_slot == 1 ? 2 : 1;
+  next.other_sequence = committed_.sequence;
+  next.other_problem.clear();
   next.root = root_;
   next.used_slots = used_;
   next.sessions = sessions_;
@@ -221,6 +229,12 @@ Status DiskImpl::commit_locked() {
     e->dirty = false;
     e->placed = false;
   });
+  // Commit `next` is durable; the one before it is now the fallback: what it used and `next` no
+  // longer does (the quarantined slots) stays unused until the commit after `next`.
+  retained_.assign(quarantine_.begin(), quarantine_.end());
+  std::sort(retained_.begin(), retained_.end());
+  previous_kept_ = true;
+  previous_problem_.clear();
   quarantine_.clear();
   committed_ = next;
   changed_ = false;

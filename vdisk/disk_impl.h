@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_set>
 #include <vector>
 
@@ -36,16 +37,26 @@ Status check_disk_range(uint64_t lba, size_t bytes, uint64_t capacity);
 // kFailed (naming `failed`) once the disk has failed; kReadOnly for a write on a read-only disk.
 Status check_disk_usable(const Status& failed, bool for_write, bool read_only);
 
-// The superblock a mount uses: of slots A and B, those that authenticate and that `plausible`
-// accepts, the one with the higher sequence (A on a tie). kCorrupt "no valid superblock" naming
-// each slot's problem when neither qualifies; other errors (I/O) are returned as they are.
+// The superblock a mount uses. Of slots A and B, those that authenticate and that `plausible`
+// accepts qualify; kNewest takes the one with the higher sequence (A on a tie), kPrevious the
+// one with the lower sequence (kNotFound "no previous commit" unless both qualify with different
+// sequences). kCorrupt "no valid superblock" naming each slot's problem when neither qualifies;
+// other errors (I/O) are returned as they are. `other_*` describe the slot not chosen.
 struct ChosenSuperblock {
   format::SuperblockContent content;
   int slot = 0;
+  uint64_t other_sequence = 0;  // 0 when the other slot does not qualify
+  format::SuperblockContent other_content;
+  std::string other_problem;    // why it does not ("" when it does)
 };
 Result<ChosenSuperblock> choose_superblock(
-    BlockStore& store, KeyRing& keys,
+    BlockStore& store, KeyRing& keys, CommitChoice choice,
     const std::function<bool(const format::SuperblockContent&, uint64_t slot)>& plausible);
+
+// The sequence number and slot of the next commit of a Disk opened at `current`: one above every
+// qualifying superblock (so it wins the next mount even after a kPrevious open), in the slot that
+// does not hold `current`.
+uint64_t next_commit_sequence(uint64_t current, uint64_t other_sequence);
 
 // Sealed blocks waiting to be written: sorted by slot and written as contiguous runs. Buffers
 // are reused across flushes (up to kRetainBlocks) and never zero-filled: every block handed out
@@ -76,6 +87,9 @@ class DiskImpl final : public Disk {
     uint64_t sessions = 0;
     uint64_t blocks_sealed = 0;
     uint64_t commit_unix = 0;
+    // The other superblock slot at open: its sequence (0 when it does not qualify) and why not.
+    uint64_t other_sequence = 0;
+    std::string other_problem;
   };
 
   DiskImpl(std::unique_ptr<BlockStore> store, format::Header header, std::unique_ptr<KeyRing> keys,
@@ -97,6 +111,11 @@ class DiskImpl final : public Disk {
 
   // Writes the first superblock of a freshly formatted image (Disk::create).
   Status write_initial_superblock();
+  // Keeps the previous commit (map root `previous_root`, older than the opened one) whole: the
+  // slots its bitmap marks and the opened commit's does not are not reused until the next commit
+  // is durable (or until space runs short). Called once by open() on a writable Disk. If the
+  // previous commit's bitmap cannot be read, nothing is kept and DiskInfo says why.
+  void retain_previous(const format::BlockPointer& previous_root);
 
  private:
   friend class BitmapOracle;
@@ -163,6 +182,14 @@ class DiskImpl final : public Disk {
   format::BlockPointer root_;
   uint64_t used_ = 0;                       // slots referenced by the working state
   std::unordered_set<uint64_t> quarantine_;  // slots freed since the last commit (not reusable yet)
+  // Slots of the previous commit that the last commit no longer uses, sorted: not reused while
+  // previous_kept_, so that commit stays whole as a fallback (given up when space runs short).
+  std::vector<uint64_t> retained_;
+  bool previous_kept_ = false;
+  std::string previous_problem_;  // why the previous commit is not kept ("" when it is, or none exists)
+  bool is_retained(uint64_t slot) const;
+  // Gives up the previous commit (its slots become reusable) with the reason.
+  void release_previous(std::string why);
   uint64_t unplaced_dirty_ = 0;             // dirty data entries (each needs a slot)
   uint64_t touched_ = 0;                    // data entries changed since the last commit (upper bound)
   bool changed_ = false;

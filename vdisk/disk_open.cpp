@@ -1,4 +1,5 @@
 // Disk::create and Disk::open: header, keyslots, superblock selection.
+#include <algorithm>
 #include <ctime>
 
 #include <fmt/format.h>
@@ -24,32 +25,61 @@ Result<format::Header> read_header_block(BlockStore& store) {
 }  // namespace
 
 Result<ChosenSuperblock> choose_superblock(
-    BlockStore& store, KeyRing& keys,
+    BlockStore& store, KeyRing& keys, CommitChoice choice,
     const std::function<bool(const format::SuperblockContent&, uint64_t slot)>& plausible) {
-  ChosenSuperblock best;
-  std::string errors;
-  bool found = false;
+  struct Candidate {
+    bool ok = false;
+    format::SuperblockContent content;
+    std::string problem;
+  };
+  std::array<Candidate, 2> candidates;
   for (uint64_t slot : {format::kSuperblockSlotA, format::kSuperblockSlotB}) {
+    Candidate& c = candidates[slot - format::kSuperblockSlotA];
     std::array<uint8_t, kBlockSize> block{};
     VDISK_RETURN_IF_ERROR(store.read(slot, block));
     auto content = keys.open_superblock(block, slot);
     if (!content.ok()) {
       if (content.status().code() != ErrorCode::kCorrupt) return content.status();
-      errors += (errors.empty() ? "" : "; ") + content.status().message();
+      c.problem = content.status().message();
       continue;
     }
     if (content->sequence == 0 || !plausible(*content, slot)) {
-      errors += (errors.empty() ? "" : "; ") + fmt::format("superblock in slot {} holds impossible values", slot);
+      c.problem = fmt::format("superblock in slot {} holds impossible values", slot);
       continue;
     }
-    if (!found || content->sequence > best.content.sequence) {
-      best.content = *content;
-      best.slot = static_cast<int>(slot);
-      found = true;
-    }
+    c.ok = true;
+    c.content = *content;
   }
-  if (!found) return Status(ErrorCode::kCorrupt, "no valid superblock: " + errors);
-  return best;
+  const Candidate& a = candidates[0];
+  const Candidate& b = candidates[1];
+  if (!a.ok && !b.ok) return Status(ErrorCode::kCorrupt, "no valid superblock: " + a.problem + "; " + b.problem);
+  // Index of the newest qualifying slot (A on a tie).
+  const size_t newest = !b.ok || (a.ok && a.content.sequence >= b.content.sequence) ? 0 : 1;
+  size_t pick = newest;
+  if (choice == CommitChoice::kPrevious) {
+    const Candidate& other = candidates[1 - newest];
+    if (!other.ok)
+      return Status(ErrorCode::kNotFound, "no previous commit: " + other.problem);
+    if (other.content.sequence == candidates[newest].content.sequence)
+      return Status(ErrorCode::kNotFound, fmt::format("no previous commit: both superblocks hold commit {}",
+                                                      other.content.sequence));
+    pick = 1 - newest;
+  }
+  ChosenSuperblock chosen;
+  chosen.content = candidates[pick].content;
+  chosen.slot = static_cast<int>(format::kSuperblockSlotA + pick);
+  const Candidate& other = candidates[1 - pick];
+  if (other.ok) {
+    chosen.other_sequence = other.content.sequence;
+    chosen.other_content = other.content;
+  } else {
+    chosen.other_problem = other.problem;
+  }
+  return chosen;
+}
+
+uint64_t next_commit_sequence(uint64_t current, uint64_t other_sequence) {
+  return std::max(current, other_sequence) + 1;
 }
 
 Result<format::Header> read_public_header(BlockStore& store) { return read_header_block(store); }
@@ -68,7 +98,7 @@ Result<std::unique_ptr<Disk>> Disk::open(std::unique_ptr<BlockStore> store, cons
   if (header->mode == format::Mode::kOram)
     return OramDisk::open_existing(std::move(store), std::move(header).value(), std::move(keys), options);
   const format::Geometry& g = header->geometry;
-  auto chosen = choose_superblock(*store, *keys, [&g](const format::SuperblockContent& c, uint64_t) {
+  auto chosen = choose_superblock(*store, *keys, options.commit, [&g](const format::SuperblockContent& c, uint64_t) {
     return (c.root.is_null() || (c.root.slot >= format::kDataStartSlot && c.root.slot < g.total_slots)) &&
            c.used_slots <= g.data_slots;
   });
@@ -82,9 +112,16 @@ Result<std::unique_ptr<Disk>> Disk::open(std::unique_ptr<BlockStore> store, cons
   committed.sessions = c.sessions;
   committed.blocks_sealed = c.blocks_sealed;
   committed.commit_unix = c.commit_unix;
+  committed.other_sequence = chosen->other_sequence;
+  committed.other_problem = chosen->other_problem;
   if (!options.read_only) VDISK_RETURN_IF_ERROR(keys->start_session());
-  return std::unique_ptr<Disk>(
-      std::make_unique<DiskImpl>(std::move(store), std::move(header).value(), std::move(keys), options, committed));
+  auto disk =
+      std::make_unique<DiskImpl>(std::move(store), std::move(header).value(), std::move(keys), options, committed);
+  // A writable session keeps the older commit whole (its slots are not reused) while it can.
+  if (!options.read_only && options.commit == CommitChoice::kNewest && chosen->other_sequence != 0 &&
+      chosen->other_sequence < c.sequence)
+    disk->retain_previous(chosen->other_content.root);
+  return std::unique_ptr<Disk>(std::move(disk));
 }
 
 Result<uint64_t> Disk::image_slots(const CreateOptions& options) {

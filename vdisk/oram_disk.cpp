@@ -141,7 +141,7 @@ Status OramDisk::commit_locked() {
   VDISK_RETURN_IF_ERROR(tree_->flush_cached());
   const format::OramGeometry& g = header_.oram;
   OramState state;
-  state.sequence = committed_.sequence + 1;
+  state.sequence = next_commit_sequence(committed_.sequence, committed_.other_sequence);
   state.root = tree_->root();
   state.committed = tree_->next_committed();
   state.positions = oram_->positions();
@@ -178,6 +178,8 @@ Status OramDisk::commit_locked() {
 
   tree_->commit_flip();
   session_sealed_base_ = keys_->blocks_sealed_this_session();
+  committed_.other_sequence = committed_.sequence;
+  committed_.other_problem.clear();
   committed_.sequence = sb.sequence;
   committed_.superblock_slot = target;
   committed_.state = state_ptr;
@@ -202,6 +204,9 @@ DiskInfo OramDisk::info() const {
   d.sessions = committed_.sessions;
   d.blocks_sealed = committed_.blocks_sealed;
   d.commit_unix = committed_.commit_unix;
+  d.other_sequence = committed_.other_sequence;
+  d.other_problem = committed_.other_problem;
+  d.previous_kept = false;  // accesses after a commit overwrite the copies the commit before it used
   const format::OramGeometry& g = header_.oram;
   OramInfo& o = d.oram;
   o.bucket_blocks = g.bucket_blocks;

@@ -17,6 +17,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 
 #include "oram/path_oram.h"
@@ -49,6 +50,8 @@ class OramDisk final : public Disk {
     int superblock_slot = 0;
     format::BlockPointer state;  // pointer to the sealed client state
     uint64_t sessions = 0, blocks_sealed = 0, commit_unix = 0;
+    uint64_t other_sequence = 0;  // the other superblock slot: its sequence (0: does not qualify)
+    std::string other_problem;    // and why not
   };
 
   // Formats `store` (Disk::create has written the header): writes the empty client state and

@@ -106,7 +106,7 @@ Result<std::unique_ptr<Disk>> OramDisk::format_new(std::unique_ptr<BlockStore> s
 Result<std::unique_ptr<Disk>> OramDisk::open_existing(std::unique_ptr<BlockStore> store, format::Header header,
                                                       std::unique_ptr<KeyRing> keys, const OpenOptions& options) {
   const format::OramGeometry& g = header.oram;
-  auto chosen = choose_superblock(*store, *keys, [&g](const format::SuperblockContent& c, uint64_t slot) {
+  auto chosen = choose_superblock(*store, *keys, options.commit, [&g](const format::SuperblockContent& c, uint64_t slot) {
     return c.root.slot == g.state_area_slot(static_cast<unsigned>(slot - 1)) && c.used_slots <= g.capacity_blocks;
   });
   if (!chosen.ok()) return chosen.status();
@@ -117,6 +117,8 @@ Result<std::unique_ptr<Disk>> OramDisk::open_existing(std::unique_ptr<BlockStore
   best.sessions = chosen->content.sessions;
   best.blocks_sealed = chosen->content.blocks_sealed;
   best.commit_unix = chosen->content.commit_unix;
+  best.other_sequence = chosen->other_sequence;
+  best.other_problem = chosen->other_problem;
   if (!options.read_only) {
     VDISK_RETURN_IF_ERROR(keys->start_session());
     ++best.sessions;
@@ -135,6 +137,8 @@ Result<std::unique_ptr<Disk>> OramDisk::open_existing(std::unique_ptr<BlockStore
   if (options.oram_stash_limit != 0)
     disk->oram_->set_stash_limit(std::min(options.oram_stash_limit, g.stash_capacity));
   VDISK_RETURN_IF_ERROR(disk->tree_->load_cache());
+  // Opened writable at the previous commit: the next commit makes it the newest again.
+  if (!options.read_only && options.commit == CommitChoice::kPrevious) disk->changed_ = true;
   return std::unique_ptr<Disk>(std::move(disk));
 }
 

@@ -94,8 +94,10 @@ struct DiskInfo {
   // True while the previous commit (the other superblock's, when older) is kept whole: shuffle
   // mode does not reuse its slots until the next commit is durable, so `vdisk fsck --repair` can
   // fall back to it. False when there is none, when its bitmap could not be read at open, when
-  // space ran short and its slots were reused, and always in ORAM mode (docs/DESIGN.md).
+  // space ran short and its slots were reused, in read-only sessions (which change nothing but do
+  // not check it), after a kPrevious open, and always in ORAM mode (docs/DESIGN.md).
   bool previous_kept = false;
+  std::string previous_problem;  // why a writable shuffle session stopped keeping it ("" otherwise)
   int superblock_slot = 0;  // 1 or 2: which superblock holds it
   format::BlockPointer root;
   uint64_t used_slots = 0;      // slots referenced by the last commit (data + map + bitmap)
