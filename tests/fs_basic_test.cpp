@@ -61,6 +61,11 @@ struct DiskFixture {
     return copy;
   }
   explicit DiskFixture(std::nullptr_t) : capacity(0) {}
+  DiskFixture(DiskFixture&&) = default;
+  // Every image a test leaves (crash snapshots included) must pass fsck (issue 6).
+  ~DiskFixture() {
+    if (store) test::check_fsck_clean(*store, "the DiskFixture image");
+  }
   std::unique_ptr<FileSystem> mount(FsOptions o = {}) {
     auto disk = Disk::open(std::make_unique<test::ForwardStore>(*store), test::test_key(), OpenOptions{});
     REQUIRE_OK(disk);

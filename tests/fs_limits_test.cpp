@@ -149,6 +149,7 @@ TEST_CASE("a write at 1 TiB on a 4 MiB disk makes a sparse file that survives re
     REQUIRE_OK(fs->close(*fd));
     REQUIRE_OK(fs->unmount());
     fs.reset();
+    vdisk::test::check_fsck_clean(*store, "the image with a file at 1 TiB");
     fs = reopen_fs(*store);
     auto fd2 = fs->open("/sparse", O_RDONLY);
     REQUIRE_OK(fd2);
@@ -263,6 +264,7 @@ void fill_the_disk(bool automatic_commits) {
   check_model(*fs);
   REQUIRE_OK(fs->unmount());
   fs.reset();
+  vdisk::test::check_fsck_clean(*store, "the full disk");
   fs = reopen_fs(*store, fo);
   check_model(*fs);
   auto report = fs->disk()->verify();
@@ -345,6 +347,7 @@ void fill_the_disk(bool automatic_commits) {
   }
   REQUIRE_OK(fs->unmount());
   fs.reset();
+  vdisk::test::check_fsck_clean(*store, "the full disk after rewrites and deletes");
   fs = reopen_fs(*store, fo);
   for (int f = 0; f < 8; ++f) CHECK(read_all(*fs, "/again" + std::to_string(f)) == bytes(9000 + static_cast<uint64_t>(f), 64 * 1024));
 }
@@ -435,6 +438,11 @@ TEST_CASE("a directory of 100,000 entries (5,000 in ORAM mode): create, look up,
   CHECK(err(fs->rmdir("/big")) == ENOTEMPTY);
   REQUIRE_OK(fs->unmount());
   fs.reset();
+  {
+    auto store = open_file_store(dir.file("big.vdisk"), OpenMode::kReadOnly);
+    REQUIRE_OK(store);
+    vdisk::test::check_fsck_clean(**store, "the image with the big directory");
+  }
 
   fs = open_fs(false);
   look_up_all(*fs);
@@ -799,6 +807,7 @@ TEST_CASE("names up to 255 bytes and paths up to 4096 bytes, longer ones are ENA
 
   REQUIRE_OK(fs->unmount());
   fs.reset();
+  vdisk::test::check_fsck_clean(*store, "the image with the longest names");
   fs = reopen_fs(*store);
   CHECK(read_all(*fs, "/" + m255 + "/" + n255) == bytes(1, 10));
 

@@ -79,16 +79,6 @@ std::string render_value(const std::string& v) {
          std::to_string(fnv1a(reinterpret_cast<const uint8_t*>(v.data()), v.size()));
 }
 
-std::vector<uint8_t> make_data(uint64_t seed, uint64_t length) {
-  Rng r(seed);
-  std::vector<uint8_t> d(length);
-  for (size_t i = 0; i < d.size(); i += 8) {
-    uint64_t x = r.next();
-    for (size_t j = 0; j < 8 && i + j < d.size(); ++j) d[i + j] = static_cast<uint8_t>(x >> (8 * j));
-  }
-  return d;
-}
-
 // ---- host side: every path resolved inside the root ------------------------------------------
 
 // openat2 with RESOLVE_IN_ROOT: "/" and ".." at the top are the root; absolute symlink targets
@@ -254,6 +244,18 @@ void walk_host_dir(const std::string& root, const std::string& dir, Tree& tree, 
 }
 
 }  // namespace
+
+std::vector<uint8_t> make_data(uint64_t seed, uint64_t length) {
+  Rng r(seed);
+  std::vector<uint8_t> d(length);
+  for (size_t i = 0; i < d.size(); i += 8) {
+    uint64_t x = r.next();
+    for (size_t j = 0; j < 8 && i + j < d.size(); ++j) d[i + j] = static_cast<uint8_t>(x >> (8 * j));
+  }
+  return d;
+}
+
+uint64_t content_hash(std::span<const uint8_t> data) { return fnv1a(data.data(), data.size()); }
 
 uint64_t Rng::next() {
   uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);

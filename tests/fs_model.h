@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,11 @@ struct Node {
 };
 // Path ("/" included) -> node.
 using Tree = std::map<std::string, Node>;
+
+// Deterministic bytes for a seed: the content of the model's writes.
+std::vector<uint8_t> make_data(uint64_t seed, uint64_t length);
+// FNV-1a of `data`: Node::content_hash of a file with this content.
+uint64_t content_hash(std::span<const uint8_t> data);
 
 // Walks the vdisk filesystem from "/". On failure `error` names the failing call and the tree is
 // partial.

@@ -368,6 +368,7 @@ void crash_trials(CutPolicy policy) {
       INFO("cut after op " << run.ops << " and " << run.commits << " commits");
 
       FaultStore rebooted(store.durable_image());
+      vdisk::test::check_fsck_clean(rebooted, "the image after a power cut");  // before a mount frees orphans
       auto fs = remount_fs(rebooted, kCrashCache);
       std::string error;
       const Tree recovered = fsmodel::walk_vdisk(*fs, error);

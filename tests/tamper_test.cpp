@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "tamper_images.h"
 #include "test_util.h"
 #include "vdisk/disk.h"
 #include "vdisk/fault_store.h"
@@ -17,41 +18,11 @@ using vdisk::test::test_key;
 namespace {
 
 constexpr uint64_t kCapacity = 200;
-using Model = std::map<uint64_t, std::vector<uint8_t>>;
+using Model = test::BlockModel;
+using Image = test::TamperImage;
 
-struct Image {
-  uint64_t capacity = kCapacity;
-  std::vector<uint8_t> bytes;
-  Model model;
-  std::vector<uint8_t> before_last_commit;  // durable image one commit earlier
-  Model model_before;
-};
-
-// Two commits' worth of data over a fresh image.
 Image build_image(format::Mode mode = format::Mode::kShuffle, uint64_t capacity = kCapacity) {
-  Image img;
-  img.capacity = capacity;
-  CreateOptions o;
-  o.capacity_blocks = capacity;
-  o.fill_random = true;
-  o.mode = mode;
-  FaultStore store(Disk::image_slots(o).value());
-  auto disk = Disk::create(std::make_unique<ForwardStore>(store), test_key(), o);
-  REQUIRE_OK(disk);
-  for (uint64_t lba = 0; lba < capacity; lba += 3) {
-    REQUIRE_OK((*disk)->write(lba, pattern_block(lba, 1)));
-    img.model[lba] = pattern_block(lba, 1);
-  }
-  REQUIRE_OK((*disk)->commit());
-  img.before_last_commit = store.durable_image();
-  img.model_before = img.model;
-  for (uint64_t lba = 0; lba < capacity; lba += 5) {
-    REQUIRE_OK((*disk)->write(lba, pattern_block(lba, 2)));
-    img.model[lba] = pattern_block(lba, 2);
-  }
-  REQUIRE_OK((*disk)->commit());
-  img.bytes = store.durable_image();
-  return img;
+  return test::build_tamper_image(mode, capacity);
 }
 
 struct ReadAll {

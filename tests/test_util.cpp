@@ -1,10 +1,14 @@
 #include "test_util.h"
 
+#include <catch2/catch.hpp>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+
+#include "vdisk/fsck.h"
 
 namespace vdisk::test {
 
@@ -76,6 +80,23 @@ uint64_t test_image_slots(uint64_t capacity_blocks, double spare_fraction) {
     throw std::invalid_argument("test image of " + std::to_string(capacity_blocks) +
                                 " blocks: " + slots.status().to_string());
   return *slots;
+}
+
+void check_fsck_clean(BlockStore& store, const std::string& what, const KeyMaterial& key) {
+  OpenOptions o;
+  o.read_only = true;
+  auto disk = Disk::open(std::make_unique<ForwardStore>(store), key, o);
+  INFO("fsck of " << what << ": " << (disk.ok() ? "opened" : disk.status().to_string()));
+  CHECK(disk.ok());
+  if (!disk.ok() || (*disk)->pristine()) return;
+  auto report = check_filesystem(**disk);
+  INFO("fsck of " << what << ": " << (report.ok() ? "ran" : report.status().to_string()));
+  CHECK(report.ok());
+  if (!report.ok()) return;
+  std::string problems;
+  for (const FsckProblem& p : report->problems) problems += "\n  [" + p.kind + "] " + p.path + ": " + p.message;
+  INFO("fsck of " << what << " (commit " << report->sequence << ") found:" << problems);
+  CHECK(report->problems.empty());
 }
 
 }  // namespace vdisk::test

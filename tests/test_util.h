@@ -52,6 +52,12 @@ CreateOptions test_create_options(uint64_t capacity_blocks,
 // for a capacity the mode refuses (a bug in the test).
 uint64_t test_image_slots(uint64_t capacity_blocks, double spare_fraction = format::kDefaultSpareFraction);
 
+// fsck hook (issue 6): checks the filesystem in `store` (its newest commit, opened read-only with
+// `key`) with check_filesystem and records a Catch2 failure listing every problem. Uses CHECK only
+// (never throws), so it may run in a fixture's destructor. A Disk on which nothing was ever
+// written holds no filesystem and is skipped. `what` names the image in the failure.
+void check_fsck_clean(BlockStore& store, const std::string& what = "test image", const KeyMaterial& key = test_key());
+
 // Lets a Disk use a store that the test keeps (and inspects) after the Disk is gone.
 class ForwardStore final : public BlockStore {
  public:

@@ -27,7 +27,13 @@ void DiskImpl::retain_previous(const format::BlockPointer& previous_root) {
   std::lock_guard lock(mu_);
   const format::Geometry& g = geometry();
   std::vector<uint64_t> retained;
-  std::array<uint8_t, kBlockSize> node{};
+  // The last node read at each level (bitmap entries are consecutive, so the paths share most
+  // of their nodes): level -> (index, plaintext).
+  struct NodeAt {
+    uint64_t index = UINT64_MAX;
+    std::array<uint8_t, kBlockSize> bytes{};
+  };
+  std::vector<NodeAt> nodes(height() + 1);
   std::array<uint8_t, kBlockSize> previous_bits{};
   for (uint64_t b = 0; b < g.bitmap_blocks; ++b) {
     // Walk the previous commit's map from its root down to bitmap entry capacity + b.
@@ -37,14 +43,19 @@ void DiskImpl::retain_previous(const format::BlockPointer& previous_root) {
     for (uint32_t level = 1; level < height(); ++level) span *= format::kMapFanout;
     for (uint32_t level = height(); level >= 1 && !p.is_null(); --level) {
       const uint64_t index = entry / (span * format::kMapFanout);
-      Status s = check_pointer(p, level, index);
-      if (s.ok()) s = read_and_open(level, index, p, node);
-      if (!s.ok()) {
-        release_previous(fmt::format("the previous commit's block map cannot be read: {}", s.message()));
-        return;
+      NodeAt& node = nodes[level];
+      if (node.index != index) {
+        Status s = check_pointer(p, level, index);
+        if (s.ok()) s = read_and_open(level, index, p, node.bytes);
+        if (!s.ok()) {
+          release_previous(fmt::format("the previous commit's block map cannot be read: {}", s.message()));
+          return;
+        }
+        node.index = index;
       }
       const size_t pos = static_cast<size_t>((entry / span) % format::kMapFanout) * format::kPointerSize;
-      p = format::decode_pointer(std::span<const uint8_t, format::kPointerSize>(node.data() + pos, format::kPointerSize));
+      p = format::decode_pointer(
+          std::span<const uint8_t, format::kPointerSize>(node.bytes.data() + pos, format::kPointerSize));
       span /= format::kMapFanout;
     }
     if (p.is_null()) continue;  // an all-free bitmap block: nothing of it to keep
