@@ -357,7 +357,8 @@ Result<std::vector<DirEntry>> Volume::dir_list(Inode& dir) {
   VDISK_ASSIGN_OR_RETURN(Block * hb, dir_block(dir, 0, false));
   VDISK_ASSIGN_OR_RETURN(DirHeader h, read_header(*hb));
   std::vector<DirEntry> out;
-  out.reserve(h.entries);
+  // A hint only: the header's count is checked against the buckets below, not trusted before.
+  out.reserve(static_cast<size_t>(std::min<uint64_t>(h.entries, uint64_t{1} << 16)));
   for (uint64_t bucket = 1; bucket <= h.buckets; ++bucket) {
     VDISK_ASSIGN_OR_RETURN(Block * bb, dir_block(dir, bucket, false));
     BucketView view{bb};

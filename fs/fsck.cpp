@@ -164,8 +164,8 @@ class Checker {
       } else if (nlink == 0) {
         continue;  // an orphan: check_orphans
       } else if (n.refs == 0) {
-        add("lost-inode", path, fmt::format("inode {} is in use ({} links) but no directory entry names it{}", ino, nlink,
-                                            maybe));
+        add("lost-inode", path, fmt::format("inode {} is in use ({} link{}) but no directory entry names it{}", ino,
+                                            nlink, nlink == 1 ? "" : "s", maybe));
         continue;
       } else if (dir && n.refs > 1) {
         add("link-count", path, fmt::format("directory inode {} is named by {} entries; a directory has one", ino, n.refs));

@@ -14,6 +14,11 @@ namespace {
 // entry. Directory growth beyond this is checked again by the split itself.
 constexpr uint64_t kCreateReserve = 12;
 constexpr uint64_t kOpRoom = 24;  // device blocks a namespace change may dirty (splits: a few more)
+// A removal (unlink, rmdir) adds nothing: directory header and bucket, the emptied directory's
+// shrink, both inodes, an orphan-list neighbour, the superblock and bitmap blocks. Kept small so
+// that a full image with the fewest spare slots (format::kMinSpareSlots) can still delete; freeing
+// the file's blocks checks room again per chunk (punch_all).
+constexpr uint64_t kRemoveRoom = 12;
 
 Status not_dir(uint64_t ino) { return Status::Errno(ENOTDIR, fmt::format("inode {} is not a directory", ino)); }
 
@@ -128,7 +133,7 @@ Status Volume::remove(uint64_t dir_ino, std::string_view name, bool directory) {
   } else if (is_dir(target.mode)) {
     return Status::Errno(EISDIR, "is a directory");
   }
-  VDISK_RETURN_IF_ERROR(ensure_room(kOpRoom));
+  VDISK_RETURN_IF_ERROR(ensure_room(kRemoveRoom));
   Status s = dir_erase(dir_ino, dir, name);
   const Timespec t = now();
   if (s.ok()) {

@@ -163,8 +163,15 @@ bool PathOram::access(Op op, uint64_t id, std::span<const uint8_t> in, std::span
   assert(op == Op::kRead ? out.size() == block_bytes_ : in.size() == block_bytes_);
   if (!run_access(pos_[id] & ~kPresentBit, op, id, in, out, true)) return false;
   ++stats_.accesses;
-  while (stash_ids_.size() > stash_limit_)
+  for (uint64_t evictions = 0; stash_ids_.size() > stash_limit_; ++evictions) {
+    if (evictions == kMaxEvictionsPerAccess) {
+      error_ = "the stash holds " + std::to_string(stash_ids_.size()) + " blocks, above its limit of " +
+               std::to_string(stash_limit_) + ", after " + std::to_string(kMaxEvictionsPerAccess) +
+               " eviction accesses: the tree is too small for its contents";
+      return false;
+    }
     if (!evict_random_path()) return false;
+  }
   stats_.max_stash = std::max<uint64_t>(stats_.max_stash, stash_ids_.size());
   return true;
 }

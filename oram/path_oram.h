@@ -17,7 +17,9 @@
 //
 // Stash overflow: when more than `stash_limit` blocks remain after an access, eviction accesses
 // (a path to a fresh random leaf read and written back, no block requested) follow until the stash
-// fits. They look like any other access; nothing is ever dropped.
+// fits. They look like any other access; nothing is ever dropped. If the stash still does not
+// fit after kMaxEvictionsPerAccess of them (only a tree far too small for its contents, e.g. Z=1
+// with a tiny stash limit, gets there) access() fails with error() saying so, instead of looping.
 //
 // Thread safety: none. Errors: a storage failure returns false from access()/evict(); the storage
 // keeps the reason. After a failed write_path the blocks of that path exist only in memory no longer
@@ -89,6 +91,8 @@ struct OramStats {
 
 class PathOram {
  public:
+  static constexpr uint64_t kMaxEvictionsPerAccess = 4096;
+
   // `storage` and `random` must outlive the instance. Positions start uniform; no block present.
   PathOram(const OramParams& params, BucketStorage& storage, RandomSource& random);
 

@@ -3,8 +3,11 @@
 # Runs apt-get only when something is missing (and then needs root).
 set -euo pipefail
 # gocryptfs and fuse3: the benchmark comparison (bench/compare.sh) and its smoke test.
+# clang-14 with libclang-rt-14-dev (the ASan, UBSan and TSan runtimes and libFuzzer's
+# libclang_rt.fuzzer), llvm-14 (llvm-symbolizer, for sanitizer stack traces): scripts/test.sh and
+# scripts/fuzz.sh.
 PKGS=(build-essential cmake ninja-build pkg-config libssl-dev liblz4-dev libcli11-dev libfmt-dev catch2
-      clang-14 libclang-rt-14-dev python3 util-linux gocryptfs fuse3)
+      clang-14 libclang-rt-14-dev llvm-14 python3 util-linux gocryptfs fuse3)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test: the release build (g++ 12), then the whole suite again under clang 14 with
-# AddressSanitizer and UndefinedBehaviorSanitizer. VDISK_QUICK=1 skips the sanitizer pass.
+# Runs every test: the release build (g++ 12); the whole suite again under clang 14 with
+# AddressSanitizer and UndefinedBehaviorSanitizer; the concurrency tests (many threads on one
+# mount and on one Disk, [concurrency], plus the other multi-threaded cases) under clang 14's
+# ThreadSanitizer; and every libFuzzer target of fuzz/ for 60 s (scripts/fuzz.sh; their regression
+# inputs also replay in both test passes as fuzz.replay.*). VDISK_QUICK=1 runs the release pass
+# only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -12,4 +16,11 @@ if [ "${VDISK_QUICK:-0}" != 1 ]; then
   echo "== tests (clang ASan+UBSan build) =="
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
+  scripts/build.sh tsan
+  echo "== concurrency tests (clang ThreadSanitizer build) =="
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    ctest --test-dir build-tsan --output-on-failure -j "$(nproc)" \
+      -R '^(oram\.)?(concurrency: |many threads use one mount|c api: calls from several threads)'
+  echo "== fuzzers (clang libFuzzer + ASan+UBSan, 60 s each) =="
+  scripts/fuzz.sh 60
 fi

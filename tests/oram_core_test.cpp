@@ -148,6 +148,31 @@ TEST_CASE("Path ORAM: a storage failure is reported, not hidden", "[oram]") {
   CHECK_FALSE(oram.access(PathOram::Op::kRead, 3, {}, out));
 }
 
+// Z = 1 with a stash limit of 1: eviction accesses never remap blocks, so once more blocks map to
+// one path than it and the stash can hold, no number of evictions helps. access() must give up
+// with an error after kMaxEvictionsPerAccess eviction accesses (it used to loop forever; found by
+// fuzz_oram) and lose nothing it acknowledged before.
+TEST_CASE("Path ORAM: an overfull tree fails the access instead of evicting forever", "[oram]") {
+  const uint64_t n = 64;
+  SeededRandom rng(3);
+  MemoryBuckets storage(tree_height_for(n), 1, 8);
+  PathOram oram({.blocks = n, .bucket_blocks = 1, .block_bytes = 8, .stash_limit = 1}, storage, rng);
+  std::mt19937_64 ops(11);
+  bool failed = false;
+  for (uint64_t step = 0; step < 100000 && !failed; ++step) {
+    const uint64_t id = ops() % n;
+    const uint64_t evictions_before = oram.stats().eviction_accesses;
+    if (!oram.access(PathOram::Op::kWrite, id, block_of(id, step, 8), {})) {
+      failed = true;
+      CHECK(oram.error().find("too small for its contents") != std::string::npos);
+      CHECK(oram.stats().eviction_accesses - evictions_before == PathOram::kMaxEvictionsPerAccess);
+    } else {
+      REQUIRE(oram.stash_size() <= 1);
+    }
+  }
+  CHECK(failed);
+}
+
 TEST_CASE("Path ORAM restore rejects impossible client state", "[oram]") {
   SeededRandom rng(1);
   MemoryBuckets storage(tree_height_for(16), 4, 8);

@@ -5,6 +5,8 @@
 //   vdisk ls|stat|cat|df|put|get|rm|mkdir|mv|import|export   files in the image (vdisk_files.h)
 //   vdisk bench [--quick] [--json]               the benchmark workloads on vdisk alone (vdisk_bench.h)
 //   vdisk trace IMAGE KEY --ops N --pattern P    what the host sees of a workload (vdisk_trace.h)
+//   vdisk fsck IMAGE KEY [--repair] / recover IMAGE KEY --out DIR   check, repair, salvage (vdisk_fsck.h)
+//   vdisk slots IMAGE KEY [--json]               which slot holds what in the last commit (vdisk_slots.h)
 //
 // Each subcommand is a pair of functions: add_<name>() declares its options on a CLI11
 // subcommand, run_<name>() does the work and returns the exit code. Adding one (fsck, ls, put,
@@ -33,6 +35,8 @@
 #include "vdisk/keys.h"
 #include "vdisk_bench.h"
 #include "vdisk_files.h"
+#include "vdisk_fsck.h"
+#include "vdisk_slots.h"
 #include "vdisk_trace.h"
 #include "workloads.h"
 
@@ -138,6 +142,11 @@ void print_info_text(const std::string& image, const std::string& key_origin, co
   }
   line("commit", fmt::format("sequence {}, superblock {}", info.sequence, superblock_name(info.superblock_slot)));
   line("last commit", format_unix_time(info.commit_unix) + " (host clock, untrusted)");
+  const int other_slot = info.superblock_slot == 1 ? 2 : 1;
+  line("other superblock",
+       info.other_sequence != 0
+           ? fmt::format("{}: commit {}", superblock_name(other_slot), info.other_sequence)
+           : fmt::format("{}: unusable ({})", superblock_name(other_slot), info.other_problem));
   if (info.root.is_null()) {
     line("integrity root", "none (nothing written yet)");
   } else {
@@ -171,6 +180,11 @@ void write_info_json(JsonWriter& w, const std::string& key_origin, const DiskInf
   w.field("sequence", info.sequence);
   w.field("superblock_slot", info.superblock_slot);
   w.field("commit_unix", info.commit_unix);
+  w.key("other_superblock").begin_object();
+  w.field("slot", info.superblock_slot == 1 ? 2 : 1);
+  w.field("sequence", info.other_sequence);
+  w.field("problem", info.other_problem);
+  w.end_object();
   w.key("root");
   if (info.root.is_null()) {
     w.null();
@@ -312,6 +326,9 @@ int main(int argc, char** argv) {
     subcommands.push_back({bench.app, std::move(bench.run)});
     FileCommand trace = add_trace(app);
     subcommands.push_back({trace.app, std::move(trace.run)});
+    for (FileCommand command : {add_fsck(app), add_recover(app)}) subcommands.push_back({command.app, std::move(command.run)});
+    FileCommand slots = add_slots(app);
+    subcommands.push_back({slots.app, std::move(slots.run)});
 
     // The first word that is not an option names the subcommand (the top level has no options
     // taking values); CLI11 alone would only say "A subcommand is required" for a typo.

@@ -36,12 +36,12 @@ Result<std::vector<SlotUse>> DiskImpl::slot_map() {
              : kind == format::BlockKind::kData ? fmt::format("data block {}", it.index)
                                                 : fmt::format("allocation-bitmap block {}", it.index - capacity);
     };
-    if (Status s = check_pointer(it.pointer, it.level, it.index); !s.ok()) return s.with_context(context());
+    VDISK_RETURN_IF_ERROR(check_pointer(it.pointer, it.level, it.index));  // names the block
     const uint64_t offset = it.pointer.slot - format::kDataStartSlot;
     if (seen[offset])
       return Status(ErrorCode::kCorrupt, fmt::format("{}: slot {} is referenced twice", context(), it.pointer.slot));
     seen[offset] = true;
-    if (Status s = read_and_open(it.level, it.index, it.pointer, plain); !s.ok()) return s.with_context(context());
+    VDISK_RETURN_IF_ERROR(read_and_open(it.level, it.index, it.pointer, plain));  // names the block and slot
     map.push_back({it.pointer.slot, kind, it.level, it.index});
     if (it.level == 0) continue;
     const uint64_t child_count = format::map_nodes_at_level(entries(), it.level - 1);

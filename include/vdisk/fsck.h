@@ -173,6 +173,10 @@ class Salvage {
   // What is lost without an item to name it: directory blocks that fail (their entries are
   // unknown), entries whose names are invalid, and the like; one line each, with the path.
   const std::vector<FsckProblem>& losses() const;
+  // True when the root directory was read whole (its inode, header, table and every bucket): the
+  // names under "/" are all known. `vdisk recover` tries the previous commit when it is false.
+  bool root_complete() const;
+  uint64_t sequence() const;  // the commit scanned
 
   // Reads the regular file of `item`: calls `sink(offset, data)` for each 4 KiB block that holds
   // data, in order (the last one cut at the size; holes and damaged blocks are skipped, so a

@@ -1,0 +1,301 @@
+// vdisk fsck: check_filesystem, or with --repair repair_filesystem (include/vdisk/fsck.h), over an
+// image file, printed as text or JSON.
+//
+// Without --repair the image is opened read-only (shared lock) and never written. With --repair it
+// is locked exclusively for the whole run, and every Disk (the newest commit, the previous one,
+// writable or not) is opened over that one locked store, so nobody can slip in between.
+#include "vdisk_fsck.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <iostream>
+#include <string>
+
+#include "common/exit_codes.h"
+#include "common/help_text.h"
+#include "common/json.h"
+#include "common/progress.h"
+#include "common/report.h"
+#include "vdisk/disk.h"
+#include "vdisk/fsck.h"
+
+namespace vdisk::tools {
+
+namespace {
+
+class BorrowedStore final : public BlockStore {
+ public:
+  explicit BorrowedStore(BlockStore& s) : s_(s) {}
+  uint64_t block_count() const override { return s_.block_count(); }
+  Status read(uint64_t f, std::span<uint8_t> o) override { return s_.read(f, o); }
+  Status write(uint64_t f, std::span<const uint8_t> d) override { return s_.write(f, d); }
+  void prefetch(uint64_t f, uint64_t c) override { s_.prefetch(f, c); }
+  Status sync() override { return s_.sync(); }
+  bool read_only() const override { return s_.read_only(); }
+  std::string describe() const override { return s_.describe(); }
+
+ private:
+  BlockStore& s_;
+};
+
+}  // namespace
+
+std::unique_ptr<BlockStore> borrow_store(BlockStore& store) { return std::make_unique<BorrowedStore>(store); }
+
+namespace {
+
+struct FsckArgs : ImageArgs {
+  bool repair = false;
+  bool json = false;
+};
+
+enum class Verdict { kClean, kHarmless, kDamaged };
+
+Verdict verdict_of(const FsckReport& r) {
+  if (r.ok()) return Verdict::kClean;
+  return r.damaged() ? Verdict::kDamaged : Verdict::kHarmless;
+}
+std::string_view verdict_name(Verdict v) {
+  switch (v) {
+    case Verdict::kClean: return "clean";
+    case Verdict::kHarmless: return "harmless";
+    case Verdict::kDamaged: return "damaged";
+  }
+  return "damaged";
+}
+int exit_code_of(Verdict v) {
+  switch (v) {
+    case Verdict::kClean: return 0;
+    case Verdict::kHarmless: return kExitOnlyHarmless;
+    case Verdict::kDamaged: return to_int(ExitCode::kIntegrity);
+  }
+  return to_int(ExitCode::kIntegrity);
+}
+
+std::string plural(uint64_t n, std::string_view one, std::string_view many) {
+  return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
+// ---- text
+
+void print_report_text(const FsckReport& r, std::string_view indent) {
+  auto line = [&](std::string_view name, const std::string& value) {
+    std::cout << fmt::format("{}{:<16}{}\n", indent, name, value);
+  };
+  line("commit", fmt::format("{} (superblock slot {})", r.sequence, r.superblock_slot));
+  line("authenticated", fmt::format("{}, {}", plural(r.disk.blocks_checked, "block", "blocks"),
+                                    r.disk.ok() ? "all valid" : plural(r.disk.failures.size(), "failure", "failures")));
+  line("filesystem", fmt::format("{}, {}, {}; {} in use, {} on the orphan list", plural(r.files, "file", "files"),
+                                 plural(r.directories, "directory", "directories"),
+                                 plural(r.symlinks, "symlink", "symlinks"), plural(r.inodes_in_use, "inode", "inodes"),
+                                 r.orphans));
+  line("blocks in use", std::to_string(r.blocks_in_use));
+  if (r.problems.empty()) {
+    line("problems", "none");
+    return;
+  }
+  line("problems", std::to_string(r.problems.size()));
+  for (const FsckProblem& p : r.problems)
+    std::cout << fmt::format("{}  [{}] {}{}\n", indent, p.kind, p.path.empty() ? "" : p.path + ": ", p.message);
+}
+
+std::string result_text(const FsckReport& r, bool repaired) {
+  const size_t harmless = static_cast<size_t>(std::count_if(
+      r.problems.begin(), r.problems.end(), [](const FsckProblem& p) { return fsck_problem_is_harmless(p.kind); }));
+  switch (verdict_of(r)) {
+    case Verdict::kClean: return "clean";
+    case Verdict::kHarmless:
+      return fmt::format("{} only: leaked blocks or wrong counters, no data at risk{}",
+                         plural(harmless, "harmless problem", "harmless problems"),
+                         repaired ? "" : "; `vdisk fsck --repair` reclaims them");
+    case Verdict::kDamaged:
+      return fmt::format("damaged: {}{}", plural(r.problems.size() - harmless, "problem", "problems"),
+                         repaired ? "; salvage what can still be read with `vdisk recover`"
+                                  : "; `vdisk fsck --repair` falls back to the previous commit if it is intact, "
+                                    "`vdisk recover` salvages what can still be read");
+  }
+  return "";
+}
+
+// ---- JSON
+
+void write_report_json(JsonWriter& w, const FsckReport& r) {
+  w.begin_object();
+  w.field("commit", r.sequence).field("superblock_slot", r.superblock_slot);
+  w.field("status", verdict_name(verdict_of(r)));
+  w.key("verify").begin_object();
+  w.field("ok", r.disk.ok()).field("blocks_checked", r.disk.blocks_checked).field("data_blocks", r.disk.data_blocks);
+  w.key("failures").begin_array();
+  for (const std::string& f : r.disk.failures) w.value(f);
+  w.end_array().end_object();
+  w.field("files", r.files).field("directories", r.directories).field("symlinks", r.symlinks);
+  w.field("inodes_in_use", r.inodes_in_use).field("blocks_in_use", r.blocks_in_use).field("orphans", r.orphans);
+  w.field("reachability_complete", r.reachability_complete);
+  w.key("leaked_blocks").begin_array();
+  for (uint64_t lba : r.leaked_blocks) w.value(lba);
+  w.end_array();
+  w.key("problems").begin_array();
+  for (const FsckProblem& p : r.problems) {
+    w.begin_object().field("kind", p.kind).field("path", p.path).field("message", p.message).end_object();
+  }
+  w.end_array();
+  w.end_object();
+}
+
+void write_strings(JsonWriter& w, std::string_view name, const std::vector<std::string>& items) {
+  w.key(name).begin_array();
+  for (const std::string& s : items) w.value(s);
+  w.end_array();
+}
+
+int run_fsck(const FsckArgs& args, const Reporter& reporter) {
+  // The image first (missing, foreign or locked before any key is asked for), then the key.
+  auto file = open_file_store(args.image, args.repair ? OpenMode::kReadWrite : OpenMode::kReadOnly);
+  if (!file.ok()) return reporter.error(with_path(file.status(), args.image));
+  auto key = resolve_key(args.key, args.image, /*confirm=*/false);
+  if (!key.ok()) return reporter.error(key.status());
+  BlockStore& store = **file;
+  const KeyMaterial& k = *key;
+  FsckDiskOpener open = [&store, &k](CommitChoice commit, bool writable) {
+    OpenOptions o;
+    o.read_only = !writable;
+    o.commit = commit;
+    o.readahead_blocks = 0;  // fsck reads in tree order, not sequentially
+    return Disk::open(borrow_store(store), k, o);
+  };
+  // Unlock once first: a wrong key or a foreign image is an error (exit 3), not a report.
+  auto first = open(CommitChoice::kNewest, false);
+  if (!first.ok()) return reporter.error(with_path(first.status(), args.image));
+  const DiskInfo info = (*first)->info();
+
+  ProgressBar bar("authenticating", kBlockSize, isatty(STDERR_FILENO) == 1);
+  FsckOptions options;
+  options.progress = [&bar](uint64_t done, uint64_t total) { bar.update(done, total); };
+
+  FsckRepair repair;
+  if (!args.repair) {
+    auto report = check_filesystem(**first, options);
+    bar.finish();
+    if (!report.ok()) return reporter.error(with_path(report.status(), args.image));
+    repair.before = repair.after = std::move(report).value();
+  } else {
+    first->reset();
+    auto repaired = repair_filesystem(open, options);
+    bar.finish();
+    if (!repaired.ok()) {
+      return reporter.error(with_path(repaired.status().with_context("repair stopped (the image keeps its last "
+                                                                     "commit)"),
+                                      args.image));
+    }
+    repair = std::move(repaired).value();
+  }
+  const FsckReport& final_report = repair.after;
+  const Verdict verdict = verdict_of(final_report);
+  const int rc = exit_code_of(verdict);
+
+  if (args.json) {
+    JsonWriter w;
+    w.begin_object();
+    w.field("image", args.image).field("mode", format::mode_name(info.header.mode));
+    w.key("check");
+    write_report_json(w, repair.before);
+    if (args.repair) {
+      w.key("repair").begin_object();
+      w.key("previous");
+      if (repair.previous_checked) write_report_json(w, repair.previous);
+      else w.null();
+      w.field("previous_problem", repair.previous_problem);
+      w.key("rolled_back");
+      if (repair.rolled_back) {
+        w.begin_object().field("from", repair.rolled_back_from).field("to", repair.rolled_back_to);
+        w.field("new_commit", repair.new_sequence).end_object();
+      } else {
+        w.null();
+      }
+      write_strings(w, "changes", repair.changes);
+      write_strings(w, "left", repair.left);
+      w.end_object();
+      w.key("final");
+      write_report_json(w, final_report);
+    }
+    w.field("status", verdict_name(verdict)).field("exit_code", rc);
+    w.end_object();
+    std::cout << w.str() << "\n";
+    return rc;
+  }
+
+  std::cout << fmt::format("fsck of {} ({} mode)\n", args.image, format::mode_name(info.header.mode));
+  print_report_text(repair.before, "  ");
+  if (args.repair) {
+    std::cout << "repair\n";
+    if (repair.previous_checked) {
+      std::cout << fmt::format("  previous commit {} checked: {}\n", repair.previous.sequence,
+                               repair.previous.ok() ? "clean"
+                                                    : fmt::format("{} ({})", verdict_name(verdict_of(repair.previous)),
+                                                                  plural(repair.previous.problems.size(), "problem",
+                                                                         "problems")));
+    }
+    if (repair.changes.empty() && repair.left.empty()) std::cout << "  nothing to repair\n";
+    for (const std::string& c : repair.changes) std::cout << "  changed: " << c << "\n";
+    for (const std::string& l : repair.left) std::cout << "  not repaired: " << l << "\n";
+    if (!repair.changes.empty()) {
+      std::cout << "after repair\n";
+      print_report_text(final_report, "  ");
+    }
+  }
+  std::cout << "result: " << result_text(final_report, args.repair) << "\n";
+  std::cout.flush();
+  if (verdict == Verdict::kDamaged) {
+    Reporter quiet(reporter.tool(), /*json=*/false);
+    (void)quiet.error(ErrorCode::kCorrupt, fmt::format("{}: the filesystem is damaged (listed above)", args.image));
+  }
+  return rc;
+}
+
+}  // namespace
+
+FileCommand add_fsck(CLI::App& parent) {
+  auto args = std::make_shared<FsckArgs>();
+  CLI::App* app = parent.add_subcommand("fsck", "Check a filesystem image for damage (--repair: fix what is safe)");
+  add_image_args(*app, *args);
+  app->add_flag("--repair", args->repair,
+                "Fall back to an intact previous commit when the newest is damaged; reclaim leaked blocks");
+  app->add_flag("--json", args->json, "Print one JSON object on stdout");
+  const char* details = (
+      "Authenticate every block of IMAGE's newest commit (as `vdisk inspect --verify`), then read the\n"
+      "filesystem from its blocks with fsck's own decoders (not the code that wrote it) and check:\n"
+      "the superblock and its counters, the allocation bitmap against the blocks reachable from the\n"
+      "inode table (leaked blocks: marked but unreachable; blocks in use but marked free), that no\n"
+      "block is used twice, every inode's fields, block tree, size and block count, link counts\n"
+      "against directory entries (directories: 2 + subdirectories), directory structure (header,\n"
+      "hash table, buckets, entry names, types and inode numbers, each entry in the bucket its name\n"
+      "hashes to, parent fields), the free-inode and orphan lists. Each problem is printed with its\n"
+      "kind, the path it concerns (or <inode N>) and the block(s). A block that fails to\n"
+      "authenticate is an unreadable-block problem of its owner; the check goes on past it. Without\n"
+      "--repair the image is opened read-only and never written.\n"
+      "\n"
+      "--repair (takes the image's exclusive lock):\n"
+      "  1. When the newest commit is damaged, check the previous commit (the other superblock); if\n"
+      "     it has no damage, make it the newest again by committing it: a rollback, and the newest\n"
+      "     commit's changes are lost (said exactly). Without an intact previous commit (ORAM images\n"
+      "     usually keep none) nothing at all is changed: use `vdisk recover`.\n"
+      "  2. On an undamaged commit: reclaim leaked blocks (bitmap bits cleared, blocks trimmed) and fix\n"
+      "     the superblock's counters; when a superblock slot fails authentication, commit once so a\n"
+      "     good superblock replaces it. Nothing else is changed.\n"
+      "  3. Check again and print the final state. Every change is listed.\n"
+      "\n"
+      "fsck's exit codes: 0 clean (after --repair: the final state is clean); 3 damage (integrity or\n"
+      "structure problems; with --repair: damage remains) or a wrong key; 7 only harmless problems\n"
+      "(leaked blocks, wrong counters: no data at risk; --repair fixes them); and as below.");
+  app->footer(subcommand_footer(details,
+                                "  vdisk fsck disk.img --key-file disk.key\n"
+                                "  vdisk fsck disk.img --key-file disk.key --repair\n"
+                                "  VDISK_KEY_FILE=disk.key vdisk fsck disk.img --json\n",
+                                true) +
+              "  7  fsck only: problems found, but only harmless ones (leaked blocks, wrong counters)\n");
+  return {app, [args](const Reporter& r) { return run_fsck(*args, r); }};
+}
+
+}  // namespace vdisk::tools
