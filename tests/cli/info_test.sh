@@ -218,7 +218,7 @@ expect_rc 3
 # A corrupted header byte that is structurally fine (the creation time, byte 104): `info`
 # shows it (unauthenticated), `inspect` rejects it by the header MAC.
 cp disk.img time.img
-patch_bytes time.img 104 01
+flip_byte time.img 104
 cp time.img time.copy
 run "$VDISK" info time.img
 expect_rc 0
@@ -231,7 +231,7 @@ expect_unchanged time.copy time.img
 
 # A corrupted keyslot: no key opens it.
 cp disk.img slot.img
-patch_bytes slot.img 200 ff
+flip_byte slot.img 200
 run "$VDISK" inspect slot.img --key-file key.hex
 expect_rc 3
 

@@ -139,14 +139,31 @@ release_lock() {
   exec {LOCK_FD}<&-
 }
 
-# Overwrites bytes of file $1 at offset $2 with the hex string $3 (e.g. 07000000), in place.
+# patch_bytes FILE OFFSET HEX: overwrites bytes; fails the test if they already held HEX (a patch
+# that changes nothing would make a corruption test pass or fail by chance).
 patch_bytes() {
-  "$PYTHON" - "$1" "$2" "$3" <<'PY'
+  "$PYTHON" - "$1" "$2" "$3" <<'PY' || fail "patch_bytes $1 $2 $3: the bytes already hold that value"
 import sys
 path, offset, data = sys.argv[1], int(sys.argv[2]), bytes.fromhex(sys.argv[3])
 with open(path, 'r+b') as f:
     f.seek(offset)
+    if f.read(len(data)) == data:
+        sys.exit(1)
+    f.seek(offset)
     f.write(data)
+PY
+}
+
+# flip_byte FILE OFFSET: inverts every bit of one byte (always a change, whatever it held).
+flip_byte() {
+  "$PYTHON" - "$1" "$2" <<'PY'
+import sys
+path, offset = sys.argv[1], int(sys.argv[2])
+with open(path, 'r+b') as f:
+    f.seek(offset)
+    b = f.read(1)[0]
+    f.seek(offset)
+    f.write(bytes([b ^ 0xFF]))
 PY
 }
 
