@@ -413,9 +413,9 @@ Status Vfs::chmod(std::string_view path, uint32_t mode) {
   return path_error(path, r->node.vol->setattr(r->node.ino, a));
 }
 
-Status Vfs::chown(std::string_view path, uint32_t uid, uint32_t gid) {
+Status Vfs::chown_at(std::string_view path, bool follow, uint32_t uid, uint32_t gid) {
   std::lock_guard lock(mu_);
-  auto r = resolve_existing(path, true);
+  auto r = resolve_existing(path, follow);
   if (!r.ok()) return r.status();
   Volume::Attr a;
   a.uid = uid;
@@ -423,9 +423,10 @@ Status Vfs::chown(std::string_view path, uint32_t uid, uint32_t gid) {
   return path_error(path, r->node.vol->setattr(r->node.ino, a));
 }
 
-Status Vfs::utimens(std::string_view path, std::optional<Timespec> atime, std::optional<Timespec> mtime) {
+Status Vfs::utimens_at(std::string_view path, bool follow, std::optional<Timespec> atime,
+                       std::optional<Timespec> mtime) {
   std::lock_guard lock(mu_);
-  auto r = resolve_existing(path, true);
+  auto r = resolve_existing(path, follow);
   if (!r.ok()) return r.status();
   if ((atime && atime->nsec >= 1000000000u) || (mtime && mtime->nsec >= 1000000000u))
     return path_error(path, Status::Errno(EINVAL, "nanoseconds out of range"));
@@ -433,6 +434,16 @@ Status Vfs::utimens(std::string_view path, std::optional<Timespec> atime, std::o
   a.atime = atime;
   a.mtime = mtime;
   return path_error(path, r->node.vol->setattr(r->node.ino, a));
+}
+
+Status Vfs::chown(std::string_view path, uint32_t uid, uint32_t gid) { return chown_at(path, true, uid, gid); }
+Status Vfs::lchown(std::string_view path, uint32_t uid, uint32_t gid) { return chown_at(path, false, uid, gid); }
+
+Status Vfs::utimens(std::string_view path, std::optional<Timespec> atime, std::optional<Timespec> mtime) {
+  return utimens_at(path, true, atime, mtime);
+}
+Status Vfs::lutimens(std::string_view path, std::optional<Timespec> atime, std::optional<Timespec> mtime) {
+  return utimens_at(path, false, atime, mtime);
 }
 
 // ---- directories ----------------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ class Vfs final : public FileSystem {
   Status chmod(std::string_view path, uint32_t mode) override;
   Status chown(std::string_view path, uint32_t uid, uint32_t gid) override;
   Status utimens(std::string_view path, std::optional<Timespec> atime, std::optional<Timespec> mtime) override;
+  Status lchown(std::string_view path, uint32_t uid, uint32_t gid) override;
+  Status lutimens(std::string_view path, std::optional<Timespec> atime, std::optional<Timespec> mtime) override;
 
   Result<int> opendir(std::string_view path) override;
   Result<std::optional<DirEntry>> readdir(int dir_handle) override;
@@ -88,6 +90,8 @@ class Vfs final : public FileSystem {
   Result<Resolved> resolve(std::string_view path, bool follow_last);
   // resolve() for a path that must exist: ENOENT otherwise; errors name the path.
   Result<Resolved> resolve_existing(std::string_view path, bool follow_last);
+  Status chown_at(std::string_view path, bool follow, uint32_t uid, uint32_t gid);
+  Status utimens_at(std::string_view path, bool follow, std::optional<Timespec> atime, std::optional<Timespec> mtime);
   Result<Node> parent_dir(Node dir);
   bool is_mount_point(const Node& n) const;
   Result<OpenFile*> file(int fd);

@@ -845,6 +845,37 @@ TEST_CASE("symlink loops and over-long chains give ELOOP, O_NOFOLLOW refuses a f
   CHECK(read_all(*fs, "/c40") == bytes(1, 42));
 }
 
+TEST_CASE("lchown and lutimens change a symlink itself, chown and utimens its target", "[fs-limits][names]") {
+  auto store = make_memory_store(slots_for(1024));
+  auto fs = create_fs(*store, 1024);
+  write_whole(*fs, "/target", bytes(1, 3));
+  REQUIRE_OK(fs->symlink("target", "/link"));
+  REQUIRE_OK(fs->symlink("missing", "/dangling"));
+  const Timespec t1{1000, 5}, t2{2000, 7};
+  REQUIRE_OK(fs->lchown("/link", 11, 12));
+  REQUIRE_OK(fs->lutimens("/link", t1, t2));
+  auto l = fs->lstat("/link");
+  auto t = fs->stat("/link");
+  REQUIRE_OK(l);
+  REQUIRE_OK(t);
+  CHECK((l->uid == 11 && l->gid == 12 && l->atime == t1 && l->mtime == t2));
+  CHECK((t->uid == 0 && t->gid == 0 && !(t->mtime == t2)));  // the target is untouched
+  REQUIRE_OK(fs->chown("/link", 21, 22));
+  REQUIRE_OK(fs->utimens("/link", std::nullopt, t1));
+  t = fs->stat("/target");
+  l = fs->lstat("/link");
+  CHECK((t->uid == 21 && t->gid == 22 && t->mtime == t1));
+  CHECK((l->uid == 11 && l->mtime == t2));  // the link is untouched
+  // A dangling link: only the l- forms reach it.
+  CHECK(err(fs->chown("/dangling", 1, 1)) == ENOENT);
+  CHECK(err(fs->utimens("/dangling", t1, t1)) == ENOENT);
+  REQUIRE_OK(fs->lchown("/dangling", 1, 1));
+  REQUIRE_OK(fs->lutimens("/dangling", t1, std::nullopt));
+  CHECK(fs->lstat("/dangling")->atime == t1);
+  CHECK(err(fs->lchown("/nothing", 1, 1)) == ENOENT);
+  CHECK(err(fs->lutimens("/link", Timespec{1, 1000000000u}, std::nullopt)) == EINVAL);
+}
+
 TEST_CASE("relative, empty and NUL-containing paths are refused, . and .. resolve", "[fs-limits][names]") {
   auto store = make_memory_store(slots_for(1024));
   auto fs = create_fs(*store, 1024);

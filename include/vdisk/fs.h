@@ -29,6 +29,7 @@
 // all calls (a coarse lock; the Disk below has its own).
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -168,6 +169,15 @@ class FileSystem {
   virtual Status chown(std::string_view path, uint32_t uid, uint32_t gid) = 0;
   // Sets atime and mtime (ctime becomes now). A std::nullopt leaves that time unchanged.
   virtual Status utimens(std::string_view path, std::optional<Timespec> atime, std::optional<Timespec> mtime) = 0;
+  // chown and utimens of `path` itself when it is a symbolic link (lchown(2), utimensat(2) with
+  // AT_SYMLINK_NOFOLLOW); otherwise the same as chown and utimens. (A symlink's mode cannot be
+  // changed, as on Linux.) Implementations that cannot do this return ENOTSUP.
+  virtual Status lchown(std::string_view, uint32_t, uint32_t) {
+    return Status::Errno(ENOTSUP, "lchown is not supported by this filesystem");
+  }
+  virtual Status lutimens(std::string_view, std::optional<Timespec>, std::optional<Timespec>) {
+    return Status::Errno(ENOTSUP, "lutimens is not supported by this filesystem");
+  }
 
   // ---- directories. Entries come in no particular order and never include "." or "..".
   // opendir takes a snapshot of the entries; readdir returns std::nullopt at the end.
