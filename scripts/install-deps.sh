@@ -3,12 +3,13 @@
 # Runs apt-get only when something is missing (and then needs root).
 set -euo pipefail
 # gocryptfs and fuse3: the benchmark comparison (bench/compare.sh) and its smoke test; libfuse3-dev:
-# vdisk-mount (tools/vdisk_mount.cpp).
+# vdisk-mount (tools/vdisk_mount.cpp); sqlite3, git, tar, diffutils: the programs its tests run on a mount.
 # clang-14 with libclang-rt-14-dev (the ASan, UBSan and TSan runtimes and libFuzzer's
 # libclang_rt.fuzzer), llvm-14 (llvm-symbolizer, for sanitizer stack traces): scripts/test.sh and
 # scripts/fuzz.sh.
 PKGS=(build-essential cmake ninja-build pkg-config libssl-dev liblz4-dev libcli11-dev libfmt-dev catch2
-      clang-14 libclang-rt-14-dev llvm-14 python3 util-linux gocryptfs fuse3 libfuse3-dev)
+      clang-14 libclang-rt-14-dev llvm-14 python3 util-linux gocryptfs fuse3 libfuse3-dev
+      sqlite3 git tar diffutils)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
