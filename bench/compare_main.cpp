@@ -1,6 +1,7 @@
 // vdisk-compare-bench: the issue-4 workloads on several systems in one run, rounds interleaved
 // (round 1 on every system, then round 2, ...) so that a noisy period hurts all of them alike.
-// bench/compare.sh sets up gocryptfs and calls this; `vdisk bench` runs the vdisk side alone.
+// bench/compare.sh sets up gocryptfs and a vdisk-mount mount ("vdisk-fuse") and calls this; `vdisk
+// bench` runs the vdisk library side alone.
 #include <unistd.h>
 
 #include <cstdio>
@@ -26,6 +27,8 @@ struct Args {
   std::string plain;
   std::vector<std::string> posix;  // NAME=DIR
   std::vector<std::string> drop;   // NAME=DIR
+  std::vector<std::string> drop_command;  // NAME=COMMAND
+  bool print_capacity = false;
   std::string vdisk_dir;
   std::string file_size = "1G";
   std::string cache;
@@ -37,10 +40,10 @@ struct Args {
   std::string json_out, markdown_out;
 };
 
-std::pair<std::string, std::string> split_pair(const std::string& s, const char* option) {
+std::pair<std::string, std::string> split_pair(const std::string& s, const char* option, const char* what = "DIR") {
   auto eq = s.find('=');
   if (eq == 0 || eq == std::string::npos || eq + 1 == s.size())
-    throw CLI::ValidationError(option, "expects NAME=DIR, got '" + s + "'");
+    throw CLI::ValidationError(option, fmt::format("expects NAME={}, got '{}'", what, s));
   return {s.substr(0, eq), s.substr(eq + 1)};
 }
 
@@ -67,6 +70,9 @@ int main(int argc, char** argv) {
   app.add_option("--plain", a.plain, "Plain host directory: the baseline every ratio divides by");
   app.add_option("--posix", a.posix, "NAME=DIR: another system reached through a host directory (repeatable)");
   app.add_option("--drop", a.drop, "NAME=DIR: also empty the page cache of DIR's files for system NAME (gocryptfs's ciphertext)");
+  app.add_option("--drop-command", a.drop_command,
+                 "NAME=COMMAND: run COMMAND (sh -c) first whenever system NAME's caches are emptied, e.g. to remount "
+                 "a FUSE file system whose daemon caches data (bench/vdisk_fuse.sh remount); non-zero exit stops the run");
   app.add_option("--vdisk-dir", a.vdisk_dir, "Host directory for vdisk's image (system 'vdisk')");
   app.add_option("--file-size", a.file_size, "Size of the W1-W4 file (multiple of 1 MiB)")->capture_default_str();
   app.add_option("--random-ops", a.config.random_ops, "4 KiB operations in W3 and W4")->capture_default_str();
@@ -80,14 +86,21 @@ int main(int argc, char** argv) {
   app.add_option("--readahead", a.readahead, "vdisk readahead window in blocks (0: off; default: the library's)");
   app.add_option("--json", a.json_out, "Write the whole run (every sample, medians, ratios) as JSON to FILE");
   app.add_option("--markdown", a.markdown_out, "Write the tables to FILE as well as to stdout");
+  app.add_flag("--print-vdisk-capacity", a.print_capacity,
+               "Print the capacity in bytes of the vdisk image these sizes need (the library-API image's) and exit; "
+               "compare.sh sizes its vdisk-mount image with it");
   try {
     app.parse(argc, argv);
     a.config.file_bytes = size_or_throw(a.file_size, "--file-size");
     a.config.workloads = split_list(a.workloads);
-    if (a.plain.empty() && a.posix.empty() && a.vdisk_dir.empty())
+    if (!a.print_capacity && a.plain.empty() && a.posix.empty() && a.vdisk_dir.empty())
       throw CLI::ValidationError("systems", "give at least one of --plain, --posix, --vdisk-dir");
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;  // --help: 0; any usage error: 2, as in the tools
+  }
+  if (a.print_capacity) {
+    fmt::print("{}\n", vdisk_image_capacity(a.config));
+    return 0;
   }
 
   std::string work_dir;  // ours alone (mkdtemp), removed on every exit path
@@ -108,11 +121,23 @@ int main(int argc, char** argv) {
         if (n == name) dirs.push_back(d);
       return dirs;
     };
-    std::vector<std::unique_ptr<Target>> targets;
-    if (!a.plain.empty()) targets.push_back(make_posix_target("plain", a.plain, drops_for("plain")));
+    std::vector<std::pair<std::string, std::string>> drop_commands;
+    for (const auto& d : a.drop_command) drop_commands.push_back(split_pair(d, "--drop-command", "COMMAND"));
+    auto drop_command_for = [&](const std::string& name) {
+      std::string command;
+      for (const auto& [n, c] : drop_commands)
+        if (n == name) command += (command.empty() ? "" : " && ") + c;
+      return command;
+    };
+    // Order of the systems (and of the table's columns): the references, vdisk's library API, then
+    // the directories whose name starts with "vdisk" (a vdisk-mount mount: "vdisk-fuse").
+    std::vector<std::unique_ptr<Target>> targets, vdisk_dirs;
+    if (!a.plain.empty())
+      targets.push_back(make_posix_target("plain", a.plain, drops_for("plain"), drop_command_for("plain")));
     for (const auto& p : a.posix) {
       auto [name, dir] = split_pair(p, "--posix");
-      targets.push_back(make_posix_target(name, dir, drops_for(name)));
+      auto t = make_posix_target(name, dir, drops_for(name), drop_command_for(name));
+      (name.rfind("vdisk", 0) == 0 ? vdisk_dirs : targets).push_back(std::move(t));
     }
     std::string image;
     if (!a.vdisk_dir.empty()) {
@@ -129,6 +154,7 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "creating the vdisk image ({} MiB, filled with random bytes)...\n", o.capacity_bytes >> 20);
       targets.push_back(make_vdisk_target("vdisk", o));
     }
+    for (auto& t : vdisk_dirs) targets.push_back(std::move(t));
     for (const auto& t : targets) report.systems.push_back({t->name(), t->name().rfind("vdisk", 0) == 0});
 
     ProgressFn progress = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };

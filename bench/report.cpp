@@ -79,7 +79,8 @@ std::string render_workload_table(const RunReport& r) {
   std::string out;
   const bool have_base = std::any_of(r.systems.begin(), r.systems.end(), [&](const auto& s) { return s.name == r.baseline; });
   // Header: one value column per system, then a ratio column per non-baseline system against
-  // the baseline, then vdisk against every other reference, then the targets.
+  // the baseline, then each vdisk system against every other reference, then every other vdisk
+  // system against the library API's "vdisk" (vdisk-fuse / vdisk: what FUSE costs), then the targets.
   std::vector<std::pair<std::string, std::string>> ratios;  // (numerator, denominator)
   for (const auto& s : r.systems)
     if (have_base && s.name != r.baseline) ratios.emplace_back(s.name, r.baseline);
@@ -87,6 +88,13 @@ std::string render_workload_table(const RunReport& r) {
     if (s.is_vdisk)
       for (const auto& ref : r.systems)
         if (!ref.is_vdisk && ref.name != r.baseline) ratios.emplace_back(s.name, ref.name);
+  const bool have_library = std::any_of(r.systems.begin(), r.systems.end(), [](const auto& s) { return s.name == "vdisk"; });
+  size_t subjects = 0;
+  for (const auto& s : r.systems)
+    if (s.is_vdisk) {
+      ++subjects;
+      if (have_library && s.name != "vdisk") ratios.emplace_back(s.name, "vdisk");
+    }
   out += "| workload | unit |";
   for (const auto& s : r.systems) out += " " + s.name + " |";
   for (const auto& [a, b] : ratios) out += fmt::format(" {} / {} |", a, b);
@@ -110,7 +118,7 @@ std::string render_workload_table(const RunReport& r) {
     for (const auto& s : r.systems)
       if (s.is_vdisk) {
         Check c = check_targets(r, w, s);
-        if (c.any) targets += (targets.empty() ? "" : "; ") + c.text;
+        if (c.any) targets += (targets.empty() ? "" : "; ") + (subjects > 1 ? s.name + ": " : "") + c.text;
       }
     out += " " + (targets.empty() ? std::string("-") : targets) + " |\n";
   }
@@ -188,6 +196,12 @@ std::string render_json(const RunReport& r) {
       out += fmt::format("{}    {{\"system\": {}, \"workload\": {}, \"unit\": {}, \"median\": {:.3f}", first ? "" : ",\n",
                          json_string(s.name), json_string(w.id), json_string(w.unit), *v);
       if (base && *base > 0) out += fmt::format(", \"ratio_to_baseline\": {:.4f}", *v / *base);
+      std::string to;  // this median over every other system's
+      for (const auto& o : r.systems) {
+        auto ov = o.name == s.name ? std::nullopt : median_value(r, o.name, w.id);
+        if (ov && *ov > 0) to += fmt::format("{}{}: {:.4f}", to.empty() ? "" : ", ", json_string(o.name), *v / *ov);
+      }
+      if (!to.empty()) out += ", \"ratio_to\": {" + to + "}";
       out += "}";
       first = false;
     }

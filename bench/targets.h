@@ -46,8 +46,12 @@ class Target {
 };
 
 // A host directory through POSIX calls. `also_drop` lists further host directories whose files'
-// page cache drop_caches() empties (for gocryptfs: its ciphertext directory).
-std::unique_ptr<Target> make_posix_target(std::string name, std::string root, std::vector<std::string> also_drop = {});
+// page cache drop_caches() empties (for gocryptfs: its ciphertext directory; for a vdisk-mount
+// mount: its image's directory). `drop_command`, when not empty, runs first in drop_caches()
+// (/bin/sh -c; a non-zero exit is a failure): for a FUSE mount whose daemon keeps a cache of its
+// own, a command that unmounts and mounts it again (bench/vdisk_fuse.sh remount).
+std::unique_ptr<Target> make_posix_target(std::string name, std::string root, std::vector<std::string> also_drop = {},
+                                          std::string drop_command = {});
 
 struct VdiskTargetOptions {
   std::string image_path;         // created (filled with random bytes, as vdisk-create does) if missing

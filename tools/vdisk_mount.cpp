@@ -113,7 +113,12 @@ std::string absolute(const std::string& path) {
 
 // The FUSE command line: program name, -o with our options and the user's, and -d for --debug.
 std::vector<std::string> fuse_argv(const MountArgs& a, const std::string& image) {
-  std::string opts = "fsname=vdisk:" + image + ",subtype=vdisk,default_permissions";
+  // Names are cached for 1 s (every change goes through this mount, whose kernel updates its own
+  // dentries); attributes not at all, since libfuse's path-based API gives each hard link its own
+  // kernel inode, whose size and link count would go stale after a change through another name.
+  // A getattr is an in-memory lookup. Users may trade that for speed: -o attr_timeout=1.
+  std::string opts = "fsname=vdisk:" + image + ",subtype=vdisk,default_permissions,entry_timeout=1,attr_timeout=0,"
+                     "negative_timeout=0";
   if (a.read_only) opts += ",ro";
   for (const std::string& o : a.fuse_options) opts += "," + o;
   std::vector<std::string> v = {kTool, "-o", opts};
@@ -268,8 +273,7 @@ class MountRun {
                              s.message()));
       return to_int(ExitCode::kOtherError);
     }
-    log->info(fmt::format("unmounted {}: committed and closed ({} commits this mount, {} errors logged)", image_,
-                          (*fs)->stats().commits, log->errors()));
+    log->info(fmt::format("unmounted {}: committed and closed ({} errors logged)", image_, log->errors()));
     return 0;
   }
 
@@ -331,7 +335,8 @@ int main(int argc, char** argv) {
     app.add_option("--tmp-size", args.tmp_size,
                    "Also mount an in-memory filesystem of SIZE at /tmp (never written to the image; gone at unmount)")
         ->type_name("SIZE");
-    app.add_option("--cache", args.cache, "Decrypted-block cache (default 64M)")->type_name("SIZE");
+    app.add_option("--cache", args.cache, "Decrypted-block cache (default " + format_size(vdisk::kDefaultCacheBytes) + ")")
+        ->type_name("SIZE");
     app.add_flag("--read-only", args.read_only, "Mount read-only: the image file is never written (shared lock)");
     app.add_flag("-f,--foreground", args.foreground,
                  "Stay in the foreground: log to stderr, unmount on Ctrl-C (default: return once mounted)");

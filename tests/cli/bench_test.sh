@@ -4,7 +4,9 @@
 # table); --json is one JSON document with samples of every workload; every bad input is exit 2
 # with a message naming it; a signal mid-run still removes the image; nothing is ever left in
 # --dir. compare.sh (only as root with /dev/fuse and gocryptfs, else SKIP) produces a table with
-# a gocryptfs column and leaves no mount and no work directory behind.
+# a gocryptfs column and a vdisk-fuse column (W1-W5 through vdisk-mount) with its ratios against
+# the plain directory and gocryptfs, checks the vdisk-mount image afterwards, and leaves no mount,
+# no vdisk-mount process and no work directory behind.
 # Run as: bash bench_test.sh BINDIR SRCDIR
 set -euo pipefail
 source "${2:?usage: bash bench_test.sh BINDIR SRCDIR}/tests/cli/lib.sh"
@@ -152,17 +154,45 @@ if [[ ! -c /dev/fuse || "$(id -u)" -ne 0 ]]; then
   echo "SKIP: compare.sh smoke run (needs root and /dev/fuse)"
 elif ! command -v gocryptfs >/dev/null 2>&1 || ! command -v fusermount3 >/dev/null 2>&1; then
   echo "SKIP: compare.sh smoke run (gocryptfs or fusermount3 not installed; bench/compare.sh installs them)"
-elif [[ ! -x "$COMPARE_BIN" ]]; then
-  echo "SKIP: compare.sh smoke run ($COMPARE_BIN not built)"
+elif [[ ! -x "$COMPARE_BIN" || ! -x "$BINDIR/vdisk-mount" || ! -x "$BINDIR/vdisk-create" ]]; then
+  echo "SKIP: compare.sh smoke run ($COMPARE_BIN, $BINDIR/vdisk-mount or $BINDIR/vdisk-create not built)"
 else
   mkdir cw
   run bash "$COMPARE" --build "$BINDIR/.." --work cw --out cout --quick -- \
     --file-size 16M --random-ops 256 --warm-read-ops 1024 --files 200 --mount-sizes 64M
   expect_rc 0
   expect_out "Results in $WORK/cout"
-  grep -qF "| workload | unit | plain | gocryptfs | vdisk |" cout/results.md || fail "results.md has no gocryptfs column"
+  grep -qF "| workload | unit | plain | gocryptfs | vdisk | vdisk-fuse | gocryptfs / plain | vdisk / plain | vdisk-fuse / plain | vdisk / gocryptfs | vdisk-fuse / gocryptfs | vdisk-fuse / vdisk | targets |" \
+    cout/results.md || fail "results.md has no gocryptfs and vdisk-fuse columns with their ratios"
   pass
   grep -qF "| W4 4 KiB random read" cout/results.md || fail "results.md has no W4 row"
+  pass
+  # Every workload row has a figure in each of the four value columns (none is "-").
+  rows=$(grep -cE '^\| W(1|2|4w|3|4|5) [^|]+ \| [^|]+ \|( [0-9.]+ \|){4}' cout/results.md || true)
+  [[ "$rows" == 6 ]] || fail "results.md: $rows of 6 workload rows have figures for all four systems"
+  pass
+  grep -qE '^\| vdisk-fuse \|( [0-9.]+ \|){5}$' cout/results.md || fail "results.md has no W5 phases of vdisk-fuse"
+  pass
+  grep -qF 'vdisk fsck` of the image: clean' cout/results.md || fail "results.md does not say the vdisk-mount image is clean"
+  pass
+  grep -qE '^After the run: ([0-9]+) of \1 mounts logged their final commit' cout/results.md ||
+    fail "results.md: not every vdisk-mount mount logged its final commit"
+  pass
+  grep -q "^vdisk-fuse: .*vdisk-mount -f --commit-interval 0" cout/machine.txt || fail "machine.txt does not describe vdisk-fuse"
+  pass
+  if have_python; then
+    d=cout/results.json
+    run "$PYTHON" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(sorted({s["workload"] for s in d["samples"] if s["system"] == "vdisk-fuse" and s["value"] > 0}))
+fuse = [m for m in d["medians"] if m["system"] == "vdisk-fuse"]
+print("ratios:", len(fuse), all(set(m["ratio_to"]) == {"plain", "gocryptfs", "vdisk"} for m in fuse))' "$d"
+    expect_rc 0
+    expect_out "['W1', 'W2', 'W3', 'W4', 'W4w', 'W5']"
+    expect_out "ratios: 6 True"
+  fi
+  [[ -s cout/vdisk-mount.log ]] || fail "compare.sh kept no vdisk-mount log"
   pass
   [[ -s cout/results.json ]] || fail "compare.sh wrote no results.json"
   pass
@@ -171,6 +201,8 @@ else
   grep -q "^git commit: " cout/machine.txt || fail "machine.txt has no git commit"
   pass
   if grep -qF "$WORK/cw" /proc/mounts; then fail "compare.sh left a mount under $WORK/cw"; fi
+  pass
+  if pgrep -f -- "$WORK/cw/" >/dev/null; then fail "compare.sh left a process running on $WORK/cw: $(pgrep -af -- "$WORK/cw/")"; fi
   pass
   expect_empty_dir cw
 fi

@@ -87,6 +87,16 @@ mv mnt/d/e mnt/e2
 [[ "$(stat -c %s mnt/e2/sparse)" == 100 ]] || fail "truncate size differs"
 [[ "$(stat -c %i mnt/a.txt)" == "$(stat -c %i mnt/d/hard.txt)" ]] || fail "hard links have different inode numbers"
 cmp big.src mnt/d/big.bin || fail "big.bin reads back differently"
+# Cached pages never outlive a change through another name: one link (cached across opens), then a
+# second link, an overwrite through it, and a read through the first name.
+printf 'AAAA' >mnt/cached.txt
+[[ "$(cat mnt/cached.txt)" == AAAA ]] || fail "cached.txt"
+ln mnt/cached.txt mnt/other-name.txt
+printf 'BBBB' | dd of=mnt/other-name.txt conv=notrunc status=none
+[[ "$(cat mnt/cached.txt)" == BBBB ]] || fail "a write through a hard link is not seen through the other name"
+printf 'CCCC' | dd of=mnt/cached.txt conv=notrunc status=none
+[[ "$(cat mnt/other-name.txt)" == CCCC ]] || fail "... nor the other way round"
+pass
 [[ "$(ls mnt/d | sort | tr '\n' ' ')" == "big.bin hard.txt sym " ]] || fail "listing of d: $(ls mnt/d)"
 [[ "$(ls -a mnt/e2 | tr '\n' ' ')" == ". .. sparse " ]] || fail "ls -a shows: $(ls -a mnt/e2)"
 pass

@@ -120,13 +120,8 @@ void* op_init(fuse_conn_info* conn, fuse_config* cfg) {
   // computed for open files (nullpath_ok off) so that log lines can name them.
   cfg->hard_remove = 1;
   cfg->nullpath_ok = 0;
-  // Names are cached (every change goes through this kernel mount, which updates its own
-  // dentries), attributes are not: libfuse's high-level API gives each path its own kernel inode,
-  // so after a write or link through one hard link the others' cached size and link count would
-  // be stale for the timeout. A getattr costs one in-memory FileSystem lookup.
-  cfg->entry_timeout = 1.0;
-  cfg->attr_timeout = 0.0;
-  cfg->negative_timeout = 0.0;
+  // The cache timeouts come from the command line (vdisk-mount passes entry_timeout=1,
+  // attr_timeout=0 before the user's -o options, which may override them).
   conn->want &= ~static_cast<unsigned>(FUSE_CAP_WRITEBACK_CACHE);  // writes reach the FileSystem in order
   return fuse_get_context()->private_data;
 }
@@ -223,12 +218,22 @@ int op_truncate(const char* path, off_t size, fuse_file_info* fi) {
   return s.ok() ? 0 : self().fail("truncate", path, s);
 }
 
+// Whether the kernel may keep the file's cached pages across opens. Every change reaches the
+// FileSystem through this mount, and libfuse gives each name its own kernel inode, so the pages
+// cached under one name are exact unless the file has other names (hard links) that may have been
+// written: only a file with one link keeps them (a file with more is re-read after each open).
+bool keep_page_cache(int fd) {
+  auto st = vfs().fstat(fd);
+  return st.ok() && st->nlink == 1;
+}
+
 int op_open(const char* path, fuse_file_info* fi) {
   // The kernel has resolved O_CREAT/O_EXCL (create below) and sends O_TRUNC as a truncate unless
   // atomic_o_trunc is negotiated; the FileSystem handles what is left, O_APPEND included.
   auto fd = vfs().open(path, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY));
   if (!fd.ok()) return self().fail("open", path, fd.status());
   fi->fh = make_fh(*fd, self().on_tmp(path));
+  fi->keep_cache = keep_page_cache(*fd) ? 1u : 0u;
   return 0;
 }
 
@@ -236,6 +241,7 @@ int op_create(const char* path, mode_t mode, fuse_file_info* fi) {
   auto fd = vfs().open(path, fi->flags | O_CREAT, mode & 07777);
   if (!fd.ok()) return self().fail("create", path, fd.status());
   fi->fh = make_fh(*fd, self().on_tmp(path));
+  fi->keep_cache = 1;  // a new file: one name, no cached pages anywhere else
   const int own = own_by_caller(path);
   if (own != 0) {
     (void)vfs().close(*fd);
