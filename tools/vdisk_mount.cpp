@@ -223,6 +223,7 @@ class MountRun {
     for (std::string& w : words) argv.push_back(w.data());
     fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
     fuse* f = fuse_new(&args, &ops, sizeof ops, &adapter);
+    fuse_opt_free_args(&args);  // what fuse_new's option parsing allocated
     if (f == nullptr)
       return fail_start(Status(ErrorCode::kInvalidArgument, fmt::format("libfuse refused the options '{}' (see above)",
                                                                         words[2])));
