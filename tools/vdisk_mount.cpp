@@ -292,7 +292,7 @@ std::string description() {
          "  Opens IMAGE with KEY and serves its filesystem at MOUNTPOINT. Every file, directory and\n"
          "  symbolic link of the image appears there; reads and writes go through vdisk's encrypted,\n"
          "  authenticated blocks. Without -f the command returns once the mount is ready (exit 0) or\n"
-         "  has failed (the error's exit code), and the mount runs on in the background.";
+         "  has failed (the error's exit code), and the mount runs on in the background.\n";
 }
 
 std::string footer() {
@@ -304,8 +304,10 @@ std::string footer() {
          "  exactly its last commit: nothing is ever half-applied. close(2) does not commit.\n\n"
          "UNMOUNTING\n"
          "  fusermount3 -u MOUNTPOINT (or umount as root), or SIGINT/SIGTERM/SIGHUP to the process:\n"
-         "  all three commit and close the image. A process killed with SIGKILL leaves a dead mount\n"
-         "  point; clear it with fusermount3 -u -z MOUNTPOINT.\n\n"
+         "  all three commit and close the image. fusermount3 -u returns once the kernel has let go,\n"
+         "  before that final commit ends: wait for the process to exit (or run flock IMAGE true)\n"
+         "  before copying the image. A process killed with SIGKILL leaves a dead mount point;\n"
+         "  clear it with fusermount3 -u -z MOUNTPOINT.\n\n"
          "ERRORS\n"
          "  Operations fail with the errno the vdisk library reports (ENOENT, EEXIST, ENOSPC, EXDEV,\n"
          "  ENOTEMPTY, EROFS, ...). A block that fails authentication is EIO, never wrong data, and\n"
