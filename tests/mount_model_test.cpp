@@ -174,19 +174,26 @@ std::string mounted_type(const std::string& path) {
   return type;
 }
 
-// Runs `argv` (PATH lookup), its output into `log`; the exit status as waitpid reports it.
-int run_command(const std::vector<std::string>& words, const std::string& log) {
+// Starts `words` (PATH lookup) with stdin from /dev/null and stdout+stderr into `log` (appended,
+// or truncated first); posix_spawnp's result, *pid the child when 0.
+int spawn_logged(const std::vector<std::string>& words, const std::string& log, bool truncate, pid_t* pid) {
   std::vector<char*> argv;
   for (const std::string& w : words) argv.push_back(const_cast<char*>(w.c_str()));
   argv.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | (truncate ? O_TRUNC : O_APPEND), 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = -1;
-  const int rc = ::posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  const int rc = ::posix_spawnp(pid, argv[0], &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
+  return rc;
+}
+
+// Runs `words`, its output into `log`; the exit status as waitpid reports it.
+int run_command(const std::vector<std::string>& words, const std::string& log) {
+  pid_t pid = -1;
+  const int rc = spawn_logged(words, log, false, &pid);
   if (rc != 0) return -1;
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -236,16 +243,7 @@ class MountProcess {
     log_ = work_ + "/mount." + std::to_string(starts_) + ".log";
     const std::vector<std::string> words = {VDISK_MOUNT_BIN, image_, mnt_, "--key-file", key_file_, "-f",
                                             "--commit-interval", "0"};
-    std::vector<char*> argv;
-    for (const std::string& w : words) argv.push_back(const_cast<char*>(w.c_str()));
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    const int rc = ::posix_spawn(&pid_, VDISK_MOUNT_BIN, &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
+    const int rc = spawn_logged(words, log_, true, &pid_);
     if (rc != 0) pid_ = -1;  // no child (posix_spawn leaves the pid unspecified then)
     INFO("posix_spawn " << VDISK_MOUNT_BIN << ": " << std::strerror(rc));
     REQUIRE(rc == 0);
