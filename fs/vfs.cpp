@@ -106,7 +106,7 @@ Result<Vfs::Resolved> Vfs::resolve(std::string_view path, bool follow_last) {
     }
     Node child;
     uint32_t type = 0;
-    if (tmp_ && cur.vol == root_.get() && cur.ino == kRootIno && c == "tmp") {
+    if (is_overlay_entry(cur, c)) {
       child = Node{tmp_.get(), kRootIno};
       type = kTypeDir;
     } else {
@@ -182,22 +182,30 @@ Result<int> Vfs::open(std::string_view path, int flags, uint32_t mode) {
     type = kTypeReg;
   } else {
     if (excl) return path_error(path, Status::Errno(EEXIST, "file exists"));
-    if (type == kTypeLnk) return path_error(path, Status::Errno(ELOOP, "is a symbolic link (O_NOFOLLOW)"));
-    if ((flags & O_DIRECTORY) && type != kTypeDir) return path_error(path, Status::Errno(ENOTDIR, "not a directory"));
-    if (type == kTypeDir && (acc != O_RDONLY || (flags & (O_TRUNC | O_CREAT))))
-      return path_error(path, Status::Errno(EISDIR, "is a directory"));
-    if (node.vol->read_only() && (acc != O_RDONLY || (flags & O_TRUNC)))
-      return path_error(path, Status::Errno(EROFS, "filesystem is mounted read-only"));
-    if ((flags & O_TRUNC) && type == kTypeReg) {
-      auto size = node.vol->size_of(node.ino);
-      if (!size.ok()) return path_error(path, size.status());
-      if (*size != 0) VFS_TRY(path, node.vol->truncate(node.ino, 0));
-    }
+    VFS_TRY(path, open_existing(node, type, flags));
   }
+  return add_descriptor(node, flags, type == kTypeDir);
+}
+
+Status Vfs::open_existing(Node node, uint32_t type, int flags) {
+  const int acc = flags & O_ACCMODE;
+  if (type == kTypeLnk) return Status::Errno(ELOOP, "is a symbolic link (O_NOFOLLOW)");
+  if ((flags & O_DIRECTORY) && type != kTypeDir) return Status::Errno(ENOTDIR, "not a directory");
+  if (type == kTypeDir && (acc != O_RDONLY || (flags & (O_TRUNC | O_CREAT)))) return Status::Errno(EISDIR, "is a directory");
+  if (node.vol->read_only() && (acc != O_RDONLY || (flags & O_TRUNC)))
+    return Status::Errno(EROFS, "filesystem is mounted read-only");
+  if ((flags & O_TRUNC) && type == kTypeReg) {
+    VDISK_ASSIGN_OR_RETURN(uint64_t size, node.vol->size_of(node.ino));
+    if (size != 0) VDISK_RETURN_IF_ERROR(node.vol->truncate(node.ino, 0));
+  }
+  return Status::Ok();
+}
+
+int Vfs::add_descriptor(Node node, int flags, bool is_dir) {
   size_t slot = 0;
   while (slot < files_.size() && files_[slot]) ++slot;
   if (slot == files_.size()) files_.emplace_back();
-  files_[slot] = OpenFile{node.vol, node.ino, flags, 0, type == kTypeDir};
+  files_[slot] = OpenFile{node.vol, node.ino, flags, 0, is_dir};
   node.vol->ref(node.ino);
   return static_cast<int>(slot);
 }
@@ -528,6 +536,13 @@ Status Vfs::unmount_locked() {
     f.reset();
   }
   dirs_.clear();
+  for (auto& [id, known] : known_) {
+    if (known.count == 0) continue;
+    auto node = node_at(id);
+    Status u = node.ok() ? node->vol->unref(node->ino) : Status::Ok();
+    if (first.ok() && !u.ok()) first = u;
+  }
+  known_.clear();
   Status s = sync_locked();
   if (first.ok() && !s.ok()) first = s;
   unmounted_ = true;

@@ -9,14 +9,16 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "fs/volume.h"
 #include "vdisk/fs.h"
+#include "vdisk/node_fs.h"
 
 namespace vdisk::fs {
 
-class Vfs final : public FileSystem {
+class Vfs final : public FileSystem, public NodeFileSystem {
  public:
   // `disk` may be null (memory only). `root` is mounted at "/", `tmp` (may be null) at "/tmp".
   // Volumes are destroyed before the disk they borrow.
@@ -61,6 +63,28 @@ class Vfs final : public FileSystem {
   Status unmount() override;
   FsStats stats() const override;
   Disk* disk() override { return disk_.get(); }
+  NodeFileSystem* nodes() override { return this; }
+
+  // ---- NodeFileSystem (fs/vfs_nodes.cpp)
+  Result<Stat> lookup(uint64_t parent, std::string_view name) override;
+  Status forget(uint64_t node, uint64_t count) override;
+  Result<Stat> getattr(uint64_t node) override;
+  Result<Stat> setattr(uint64_t node, const AttrChange& change) override;
+  Result<std::string> readlink(uint64_t node) override;
+  Result<Stat> mknod(uint64_t parent, std::string_view name, uint32_t mode, Owner owner) override;
+  Result<Stat> mkdir(uint64_t parent, std::string_view name, uint32_t mode, Owner owner) override;
+  Result<Stat> symlink(uint64_t parent, std::string_view name, std::string_view target, Owner owner) override;
+  Result<Stat> link(uint64_t node, uint64_t new_parent, std::string_view new_name) override;
+  Status unlink(uint64_t parent, std::string_view name) override;
+  Status rmdir(uint64_t parent, std::string_view name) override;
+  Status rename(uint64_t parent, std::string_view name, uint64_t new_parent, std::string_view new_name,
+                bool no_replace) override;
+  Result<int> open(uint64_t node, int flags) override;
+  Result<Created> create(uint64_t parent, std::string_view name, int flags, uint32_t mode, Owner owner) override;
+  Result<std::vector<DirEntry>> list(uint64_t dir) override;
+  Result<uint64_t> parent(uint64_t dir) override;
+  Result<StatFs> statfs(uint64_t node) override;
+  std::string describe(uint64_t node) override;
 
  private:
   struct Node {
@@ -94,7 +118,33 @@ class Vfs final : public FileSystem {
   Status utimens_at(std::string_view path, bool follow, std::optional<Timespec> atime, std::optional<Timespec> mtime);
   Result<Node> parent_dir(Node dir);
   bool is_mount_point(const Node& n) const;
+  // Whether `name` in `dir` is the /tmp mount point ("tmp" in the image root, with a /tmp mounted).
+  bool is_overlay_entry(const Node& dir, std::string_view name) const {
+    return tmp_ && dir.vol == root_.get() && dir.ino == kRootIno && name == "tmp";
+  }
   Result<OpenFile*> file(int fd);
+  // The checks and O_TRUNC of opening an existing node; then a descriptor for it (refs the inode).
+  Status open_existing(Node node, uint32_t type, int flags);
+  int add_descriptor(Node node, int flags, bool is_dir);
+
+  // ---- node ids and the kernel's lookup counts (fs/vfs_nodes.cpp)
+  // A node the kernel knows: its lookup count (the inode is ref'd while it is positive) and the
+  // name it was last reached by (empty once that name is gone), for describe().
+  struct Known {
+    uint64_t count = 0;
+    uint64_t parent = 0;
+    std::string name;
+  };
+  Result<Node> node_at(uint64_t id) const;
+  uint64_t id_of(Node n) const;
+  Result<Node> dir_at(uint64_t id);
+  Result<Stat> stat_of(Node n);
+  // Counts one lookup of `n`, reached as `name` in `parent_id`, and returns its attributes.
+  Result<Stat> counted(Node n, uint64_t parent_id, std::string_view name);
+  // The node `name` in directory `dir` (mount table included), or ino 0.
+  Result<DirLookup> child_of(Node dir, std::string_view name);
+  void forget_name(Node dir, std::string_view name, uint64_t child_ino);
+  Result<Stat> created(Node dir, uint64_t parent_id, std::string_view name, uint64_t ino, Owner owner);
   Result<std::vector<DirEntry>> list_node(Node dir);
   Status sync_locked();
   Status unmount_locked();
@@ -107,6 +157,7 @@ class Vfs final : public FileSystem {
   FsOptions options_;
   std::vector<std::optional<OpenFile>> files_;
   std::vector<std::optional<DirHandle>> dirs_;
+  std::unordered_map<uint64_t, Known> known_;  // by node id
   bool unmounted_ = false;
   FsStats final_stats_;  // counters at unmount
 

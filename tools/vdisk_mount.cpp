@@ -112,13 +112,9 @@ std::string absolute(const std::string& path) {
 }
 
 // The FUSE command line: program name, -o with our options and the user's, and -d for --debug.
+// (The kernel's name and attribute caches are the adapter's to time: FuseAdapter::kCacheSeconds.)
 std::vector<std::string> fuse_argv(const MountArgs& a, const std::string& image) {
-  // Names are cached for 1 s (every change goes through this mount, whose kernel updates its own
-  // dentries); attributes not at all, since libfuse's path-based API gives each hard link its own
-  // kernel inode, whose size and link count would go stale after a change through another name.
-  // A getattr is an in-memory lookup. Users may trade that for speed: -o attr_timeout=1.
-  std::string opts = "fsname=vdisk:" + image + ",subtype=vdisk,default_permissions,entry_timeout=1,attr_timeout=0,"
-                     "negative_timeout=0";
+  std::string opts = "fsname=vdisk:" + image + ",subtype=vdisk,default_permissions";
   if (a.read_only) opts += ",ro";
   for (const std::string& o : a.fuse_options) opts += "," + o;
   std::vector<std::string> v = {kTool, "-o", opts};
@@ -216,31 +212,30 @@ class MountRun {
     } else {
       log = std::make_unique<MountLog>(a_.foreground ? MountLog::Sink::kStderr : MountLog::Sink::kSyslog);
     }
-    FuseAdapter adapter(**fs, *log, options_.fs.tmp_bytes > 0);
-    const fuse_operations ops = FuseAdapter::operations();
+    FuseAdapter adapter(**fs, *log);
+    const fuse_lowlevel_ops ops = FuseAdapter::operations();
     std::vector<std::string> words = fuse_argv(a_, image_);
     std::vector<char*> argv;
     for (std::string& w : words) argv.push_back(w.data());
     fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
-    fuse* f = fuse_new(&args, &ops, sizeof ops, &adapter);
-    fuse_opt_free_args(&args);  // what fuse_new's option parsing allocated
-    if (f == nullptr)
+    fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, &adapter);
+    fuse_opt_free_args(&args);  // what fuse_session_new's option parsing allocated
+    if (se == nullptr)
       return fail_start(Status(ErrorCode::kInvalidArgument, fmt::format("libfuse refused the options '{}' (see above)",
                                                                         words[2])));
-    if (fuse_mount(f, mountpoint_.c_str()) != 0) {
-      fuse_destroy(f);
+    if (fuse_session_mount(se, mountpoint_.c_str()) != 0) {
+      fuse_session_destroy(se);
       return fail_start(Status(ErrorCode::kIoError,
                                fmt::format("could not mount on {} (see the message above; is something already "
                                            "mounted there, or is fusermount3 missing?)",
                                            mountpoint_)));
     }
-    fuse_session* se = fuse_get_session(f);
     // libfuse installs its handlers only over the default disposition, and a shell starts
     // background jobs with SIGINT ignored: restore the defaults so these signals always unmount.
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, SIG_DFL);
     if (fuse_set_signal_handlers(se) != 0) {
-      fuse_unmount(f);
-      fuse_destroy(f);
+      fuse_session_unmount(se);
+      fuse_session_destroy(se);
       return fail_start(Status(ErrorCode::kInternal, "could not install the signal handlers"));
     }
     const std::string started =
@@ -262,11 +257,11 @@ class MountRun {
     fuse_loop_config* config = fuse_loop_cfg_create();
     fuse_loop_cfg_set_clone_fd(config, 0);
     fuse_loop_cfg_set_idle_threads(config, 10);
-    const int loop = fuse_loop_mt(f, config);
+    const int loop = fuse_session_loop_mt(se, config);
     fuse_loop_cfg_destroy(config);
     fuse_remove_signal_handlers(se);
-    fuse_unmount(f);
-    fuse_destroy(f);
+    fuse_session_unmount(se);
+    fuse_session_destroy(se);
     if (loop != 0) log->error(fmt::format("the FUSE session ended with an error ({})", loop));
     Status s = (*fs)->unmount();
     if (!s.ok()) {

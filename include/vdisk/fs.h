@@ -133,6 +133,8 @@ struct MountOptions {
   FsOptions fs;
 };
 
+class NodeFileSystem;  // include/vdisk/node_fs.h
+
 // Open flags: the Linux O_* values (O_RDONLY 0, O_WRONLY 1, O_RDWR 2, O_CREAT 0100, O_EXCL 0200,
 // O_TRUNC 01000, O_APPEND 02000, O_DIRECTORY 0200000, O_NOFOLLOW 0400000). Others are ignored.
 class FileSystem {
@@ -195,6 +197,9 @@ class FileSystem {
   virtual FsStats stats() const = 0;
   // The Disk below "/" when it is persistent (for tools and tests), else nullptr.
   virtual Disk* disk() = 0;
+  // The same filesystem addressed by node ids (include/vdisk/node_fs.h), for kernel frontends such
+  // as vdisk-mount; nullptr when this implementation has none. Owned by this FileSystem.
+  virtual NodeFileSystem* nodes() { return nullptr; }
 };
 
 // Mount at boot: opens (or, as `options.create` allows, creates) the image, mounts it at "/" and
