@@ -118,6 +118,28 @@ expect_errno OK "
 f = open('mnt/unlinked', 'w+b'); f.write(b'still here'); f.flush(); os.unlink('mnt/unlinked')
 f.seek(0); assert f.read() == b'still here', 'unlinked file lost its data'; f.close()
 assert not os.path.exists('mnt/unlinked')"
+# ... and stays itself: fstat, fchmod and ftruncate work after its last name is gone, whether
+# unlinked or renamed over.
+expect_errno OK "
+fd = os.open('mnt/gone', os.O_CREAT | os.O_RDWR, 0o644); os.write(fd, b'0123456789')
+os.unlink('mnt/gone')
+st = os.fstat(fd); assert st.st_nlink == 0 and st.st_size == 10, st
+os.fchmod(fd, 0o600); assert os.fstat(fd).st_mode & 0o777 == 0o600
+os.ftruncate(fd, 4); assert os.pread(fd, 100, 0) == b'0123'
+os.close(fd)
+open('mnt/target', 'w').write('old'); fd = os.open('mnt/target', os.O_RDONLY)
+open('mnt/replacement', 'w').write('new'); os.rename('mnt/replacement', 'mnt/target')
+assert os.fstat(fd).st_nlink == 0 and os.read(fd, 10) == b'old'; os.close(fd)
+assert open('mnt/target').read() == 'new'"
+# O_APPEND appends at the true end whichever name the file was written through.
+expect_errno OK "
+open('mnt/log1', 'w').write('a'); os.link('mnt/log1', 'mnt/log2')
+f1 = os.open('mnt/log1', os.O_WRONLY | os.O_APPEND); f2 = os.open('mnt/log2', os.O_WRONLY | os.O_APPEND)
+for i in range(20): os.write(f1 if i % 2 else f2, b'%d,' % i)
+os.close(f1); os.close(f2)
+want = 'a' + ''.join('%d,' % i for i in range(20))
+assert open('mnt/log1').read() == want and open('mnt/log2').read() == want, open('mnt/log1').read()
+os.unlink('mnt/log2')"
 df_line=$(df -B4096 --output=size mnt | tail -1 | tr -d ' ')
 [[ "$df_line" -gt 15000 && "$df_line" -le 16384 ]] || fail "df size of a 64 MiB image: $df_line blocks"
 pass
