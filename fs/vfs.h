@@ -144,7 +144,10 @@ class Vfs final : public FileSystem, public NodeFileSystem {
   // The node `name` in directory `dir` (mount table included), or ino 0.
   Result<DirLookup> child_of(Node dir, std::string_view name);
   void forget_name(Node dir, std::string_view name, uint64_t child_ino);
+  // Gives the just-created `ino` its owner and counts a lookup of it.
   Result<Stat> created(Node dir, uint64_t parent_id, std::string_view name, uint64_t ino, Owner owner);
+  // mknod, mkdir and symlink: `name` (new) in `parent`, of `mode` (type and permissions).
+  Result<Stat> make_node(uint64_t parent, std::string_view name, uint32_t mode, std::string_view target, Owner owner);
   Result<std::vector<DirEntry>> list_node(Node dir);
   Status sync_locked();
   Status unmount_locked();

@@ -173,26 +173,26 @@ Result<std::string> Vfs::readlink(uint64_t node) {
 
 // ---- creating and removing names ------------------------------------------------------------------------
 
+Result<Stat> Vfs::make_node(uint64_t parent, std::string_view name, uint32_t mode, std::string_view target,
+                            Owner owner) {
+  VDISK_ASSIGN_OR_RETURN(Node dir, dir_at(parent));
+  VDISK_RETURN_IF_ERROR(check_new_name(name));
+  VDISK_ASSIGN_OR_RETURN(DirLookup existing, child_of(dir, name));
+  if (existing.ino != 0) return Status::Errno(EEXIST, fmt::format("'{}': file exists", name));
+  VDISK_ASSIGN_OR_RETURN(uint64_t ino, dir.vol->create(dir.ino, name, mode, target));
+  return created(dir, parent, name, ino, owner);
+}
+
 Result<Stat> Vfs::mknod(uint64_t parent, std::string_view name, uint32_t mode, Owner owner) {
   std::lock_guard lock(mu_);
   if ((mode & kTypeMask) != 0 && (mode & kTypeMask) != kTypeReg)
     return Status::Errno(EPERM, "only regular files can be created (no devices, FIFOs or sockets)");
-  VDISK_ASSIGN_OR_RETURN(Node dir, dir_at(parent));
-  VDISK_RETURN_IF_ERROR(check_new_name(name));
-  VDISK_ASSIGN_OR_RETURN(DirLookup existing, child_of(dir, name));
-  if (existing.ino != 0) return Status::Errno(EEXIST, fmt::format("'{}': file exists", name));
-  VDISK_ASSIGN_OR_RETURN(uint64_t ino, dir.vol->create(dir.ino, name, kTypeReg | (mode & 07777)));
-  return created(dir, parent, name, ino, owner);
+  return make_node(parent, name, kTypeReg | (mode & 07777), {}, owner);
 }
 
 Result<Stat> Vfs::mkdir(uint64_t parent, std::string_view name, uint32_t mode, Owner owner) {
   std::lock_guard lock(mu_);
-  VDISK_ASSIGN_OR_RETURN(Node dir, dir_at(parent));
-  VDISK_RETURN_IF_ERROR(check_new_name(name));
-  VDISK_ASSIGN_OR_RETURN(DirLookup existing, child_of(dir, name));
-  if (existing.ino != 0) return Status::Errno(EEXIST, fmt::format("'{}': file exists", name));
-  VDISK_ASSIGN_OR_RETURN(uint64_t ino, dir.vol->create(dir.ino, name, kTypeDir | (mode & 07777)));
-  return created(dir, parent, name, ino, owner);
+  return make_node(parent, name, kTypeDir | (mode & 07777), {}, owner);
 }
 
 Result<Stat> Vfs::symlink(uint64_t parent, std::string_view name, std::string_view target, Owner owner) {
@@ -200,12 +200,7 @@ Result<Stat> Vfs::symlink(uint64_t parent, std::string_view name, std::string_vi
   if (target.empty()) return Status::Errno(ENOENT, "empty symbolic link target");
   if (target.size() >= kMaxPathLength) return Status::Errno(ENAMETOOLONG, "symbolic link target is too long");
   if (target.find('\0') != std::string_view::npos) return Status::Errno(EINVAL, "NUL in symbolic link target");
-  VDISK_ASSIGN_OR_RETURN(Node dir, dir_at(parent));
-  VDISK_RETURN_IF_ERROR(check_new_name(name));
-  VDISK_ASSIGN_OR_RETURN(DirLookup existing, child_of(dir, name));
-  if (existing.ino != 0) return Status::Errno(EEXIST, fmt::format("'{}': file exists", name));
-  VDISK_ASSIGN_OR_RETURN(uint64_t ino, dir.vol->create(dir.ino, name, kTypeLnk | 0777, target));
-  return created(dir, parent, name, ino, owner);
+  return make_node(parent, name, kTypeLnk | 0777, target, owner);
 }
 
 Result<Stat> Vfs::link(uint64_t node, uint64_t new_parent, std::string_view new_name) {

@@ -10,9 +10,12 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <sstream>
+
+#include "sanitized.h"
 
 namespace vdisk::fsmodel {
 
@@ -876,6 +879,18 @@ std::string Model::trace() const {
   std::string out = "recent operations (vdisk results):\n";
   for (const std::string& s : recent_) out += "  " + s + "\n";
   return out;
+}
+
+std::vector<uint64_t> seeds(std::vector<uint64_t> defaults) {
+  if (const char* s = std::getenv("VDISK_FS_MODEL_SEED"); s != nullptr && *s != '\0')
+    return {std::strtoull(s, nullptr, 10)};
+  return defaults;
+}
+
+size_t op_count(size_t release, size_t sanitized) {
+  if (const char* s = std::getenv("VDISK_FS_MODEL_OPS"); s != nullptr && *s != '\0')
+    return static_cast<size_t>(std::strtoull(s, nullptr, 10));
+  return vdisk::test::kSanitized ? sanitized : release;
 }
 
 }  // namespace vdisk::fsmodel

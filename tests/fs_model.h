@@ -172,4 +172,16 @@ class Model {
   unsigned saved_umask_ = 0;
 };
 
+// The seeds to run: VDISK_FS_MODEL_SEED=<n> (one seed, for a replay) or `defaults`.
+std::vector<uint64_t> seeds(std::vector<uint64_t> defaults);
+// Operations per seed: VDISK_FS_MODEL_OPS=<n>, else `release` (or `sanitized` in a sanitizer build).
+size_t op_count(size_t release, size_t sanitized);
+
 }  // namespace vdisk::fsmodel
+
+// Fails the Catch2 test case with the model's report when `expr` (a report string) is not empty.
+#define MODEL_OK(expr)                               \
+  do {                                               \
+    const std::string model_report_ = (expr);        \
+    if (!model_report_.empty()) FAIL(model_report_); \
+  } while (0)

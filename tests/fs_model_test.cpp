@@ -22,6 +22,8 @@
 
 using namespace vdisk;
 using vdisk::fsmodel::Model;
+using vdisk::fsmodel::op_count;
+using vdisk::fsmodel::seeds;
 using vdisk::fsmodel::Op;
 using vdisk::fsmodel::OpKind;
 using vdisk::fsmodel::Outcome;
@@ -45,23 +47,6 @@ constexpr bool kSanitized = false;
 #endif
 
 // A non-empty mismatch report fails the test with the report (it holds the recent operations).
-#define MODEL_OK(expr)                              \
-  do {                                              \
-    const std::string model_report_ = (expr);       \
-    if (!model_report_.empty()) FAIL(model_report_); \
-  } while (0)
-
-std::vector<uint64_t> seeds(std::vector<uint64_t> defaults) {
-  if (const char* s = std::getenv("VDISK_FS_MODEL_SEED"); s != nullptr && *s != '\0')
-    return {std::strtoull(s, nullptr, 10)};
-  return defaults;
-}
-
-size_t op_count(size_t release, size_t sanitized) {
-  if (const char* s = std::getenv("VDISK_FS_MODEL_OPS"); s != nullptr && *s != '\0')
-    return static_cast<size_t>(std::strtoull(s, nullptr, 10));
-  return kSanitized ? sanitized : release;
-}
 
 std::unique_ptr<FileSystem> mount_memory() {
   MountOptions o;

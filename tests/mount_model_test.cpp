@@ -51,31 +51,15 @@ extern char** environ;
 
 using namespace vdisk;
 using vdisk::fsmodel::Model;
+using vdisk::fsmodel::op_count;
+using vdisk::fsmodel::seeds;
 using vdisk::test::PosixFileSystem;
 using vdisk::test::TempDir;
 
 namespace {
 
-#define MODEL_OK(expr)                               \
-  do {                                               \
-    const std::string model_report_ = (expr);        \
-    if (!model_report_.empty()) FAIL(model_report_); \
-  } while (0)
-
 constexpr auto kMountTimeout = std::chrono::seconds(30);
 constexpr auto kExitTimeout = std::chrono::seconds(60);
-
-std::vector<uint64_t> seeds(std::vector<uint64_t> defaults) {
-  if (const char* s = std::getenv("VDISK_FS_MODEL_SEED"); s != nullptr && *s != '\0')
-    return {std::strtoull(s, nullptr, 10)};
-  return defaults;
-}
-
-size_t op_count(size_t release, size_t sanitized) {
-  if (const char* s = std::getenv("VDISK_FS_MODEL_OPS"); s != nullptr && *s != '\0')
-    return static_cast<size_t>(std::strtoull(s, nullptr, 10));
-  return vdisk::test::kSanitized ? sanitized : release;
-}
 
 // "" when /dev/fuse can be opened, else why not.
 std::string fuse_unavailable() {

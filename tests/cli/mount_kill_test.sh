@@ -22,18 +22,11 @@ expect_rc 0
 
 # The workload: random operations on the mount; the journal is a host file of JSON lines
 # {"phase": "pending"|"done", "n": N, "tree": {path: sha256 or "dir"}}.
-cat >workload.py <<'PY'
-import hashlib, json, os, random, sys
-root, journal_path, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
-rng = random.Random(seed)
-journal = open(journal_path, "a")
+# The tree of a directory, as the journal records it (the workload and the verdict share it).
+cat >treelib.py <<'PY'
+import hashlib, os
 
-def record(phase, n, tree):
-    journal.write(json.dumps({"phase": phase, "n": n, "tree": tree}) + "\n")
-    journal.flush()
-    os.fsync(journal.fileno())
-
-def tree_of():
+def tree_of(root):
     out = {}
     for d, dirs, files in os.walk(root):
         rel = os.path.relpath(d, root)
@@ -44,6 +37,22 @@ def tree_of():
             with open(p, "rb") as fh:
                 out["/" + os.path.relpath(p, root)] = hashlib.sha256(fh.read()).hexdigest()
     return out
+PY
+
+cat >workload.py <<'PY'
+import json, os, random, sys
+import treelib
+root, journal_path, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rng = random.Random(seed)
+journal = open(journal_path, "a")
+
+def record(phase, n, tree):
+    journal.write(json.dumps({"phase": phase, "n": n, "tree": tree}) + "\n")
+    journal.flush()
+    os.fsync(journal.fileno())
+
+def tree_of():
+    return treelib.tree_of(root)
 
 def files():
     return [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
@@ -100,17 +109,12 @@ check_last_commit() {
   expect_rc 0
   mount_fg disk.img mnt "${K[@]}" --read-only
   "$PYTHON" - mnt "journal.$round" >verdict.txt <<'PY' || fail "round $round: $(cat verdict.txt)"
-import hashlib, json, os, sys
+import json, os, sys
+sys.path.insert(0, os.getcwd())
+import treelib
 root, journal = sys.argv[1], sys.argv[2]
 entries = [json.loads(line) for line in open(journal) if line.endswith("\n")]
-tree = {}
-for d, dirs, files in os.walk(root):
-    rel = os.path.relpath(d, root)
-    if rel != ".":
-        tree["/" + rel] = "dir"
-    for f in files:
-        p = os.path.join(d, f)
-        tree["/" + os.path.relpath(p, root)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+tree = treelib.tree_of(root)
 done = [e for e in entries if e["phase"] == "done"]
 pending = [e for e in entries if e["phase"] == "pending"]
 candidates = []
