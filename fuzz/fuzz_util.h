@@ -114,19 +114,7 @@ class VectorStore final : public BlockStore {
 };
 
 // Lets a Disk use a store that the harness keeps across remounts.
-class BorrowedStore final : public BlockStore {
- public:
-  explicit BorrowedStore(BlockStore& s) : s_(s) {}
-  uint64_t block_count() const override { return s_.block_count(); }
-  Status read(uint64_t f, std::span<uint8_t> o) override { return s_.read(f, o); }
-  Status write(uint64_t f, std::span<const uint8_t> d) override { return s_.write(f, d); }
-  Status sync() override { return s_.sync(); }
-  bool read_only() const override { return s_.read_only(); }
-  std::string describe() const override { return s_.describe(); }
-
- private:
-  BlockStore& s_;
-};
+using vdisk::BorrowedStore;
 
 // splitmix64: deterministic pseudo-random numbers for the harnesses.
 class Rng {

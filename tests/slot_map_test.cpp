@@ -64,41 +64,72 @@ bool damage_noticed(const std::vector<uint8_t>& image, uint64_t slot, uint64_t s
   return !report.ok() || !report->ok();
 }
 
+// A tamper image opened read-only with its slot map and verify report, checked for what holds in
+// both modes: verify is clean, the map is sorted by slot and starts with the one superblock.
+struct MappedImage {
+  std::unique_ptr<Disk> disk;
+  DiskInfo info;
+  std::vector<SlotUse> map;
+  VerifyReport report;
+  std::map<format::BlockKind, uint64_t> kinds;  // entries per kind
+};
+
+MappedImage map_image(FaultStore& store) {
+  MappedImage m;
+  auto disk = Disk::open(std::make_unique<ForwardStore>(store), test_key(), open_options(true));
+  REQUIRE_OK(disk);
+  m.disk = std::move(disk).value();
+  m.info = m.disk->info();
+  auto map = m.disk->slot_map();
+  REQUIRE_OK(map);
+  m.map = std::move(map).value();
+  auto report = m.disk->verify();
+  REQUIRE_OK(report);
+  REQUIRE(report->ok());
+  m.report = std::move(report).value();
+  for (size_t i = 1; i < m.map.size(); ++i) REQUIRE(m.map[i - 1].slot < m.map[i].slot);
+  m.kinds = count_kinds(m.map);
+  CHECK(m.kinds[format::BlockKind::kSuperblock] == 1);
+  CHECK(m.map.front().slot == static_cast<uint64_t>(m.info.superblock_slot));
+  CHECK(m.kinds.size() == 4);
+  return m;
+}
+
+// Exact: zeroing a slot is noticed if and only if the map lists it (the header, slot 0, is not
+// listed: its damage is refused at open, tests/tamper_test.cpp). Every kSlotStep-th slot.
+void check_map_exact(const test::TamperImage& img, const MappedImage& m, uint64_t slots) {
+  std::set<uint64_t> listed;
+  for (const SlotUse& u : m.map) listed.insert(u.slot);
+  for (uint64_t slot = 1; slot < slots; slot += kSlotStep) {
+    INFO("slot " << slot);
+    CHECK(damage_noticed(img.bytes, slot, m.info.sequence) == (listed.count(slot) == 1));
+  }
+}
+
 }  // namespace
 
 TEST_CASE("slot map of a shuffle image: complete, exact, and in agreement with verify and locate",
           "[disk][slot-map]") {
   const test::TamperImage img = test::build_tamper_image(format::Mode::kShuffle, 200);
   FaultStore store(img.bytes);
-  auto disk = Disk::open(std::make_unique<ForwardStore>(store), test_key(), open_options(true));
-  REQUIRE_OK(disk);
-  const DiskInfo info = (*disk)->info();
-  auto map = (*disk)->slot_map();
-  REQUIRE_OK(map);
-  auto report = (*disk)->verify();
-  REQUIRE_OK(report);
-  REQUIRE(report->ok());
-
-  for (size_t i = 1; i < map->size(); ++i) REQUIRE((*map)[i - 1].slot < (*map)[i].slot);
-  auto n = count_kinds(*map);
-  CHECK(n[format::BlockKind::kSuperblock] == 1);
-  CHECK(map->front().slot == static_cast<uint64_t>(info.superblock_slot));
-  CHECK(n[format::BlockKind::kMapNode] == report->map_nodes);
-  CHECK(n[format::BlockKind::kBitmap] == report->bitmap_blocks);
-  CHECK(n[format::BlockKind::kData] == report->data_blocks);
-  CHECK(map->size() - 1 == info.used_slots);
-  CHECK(map->size() - 1 == report->blocks_checked);
-  CHECK(n.size() == 4);
+  const MappedImage m = map_image(store);
+  const DiskInfo& info = m.info;
+  std::map<format::BlockKind, uint64_t> n = m.kinds;
+  CHECK(n[format::BlockKind::kMapNode] == m.report.map_nodes);
+  CHECK(n[format::BlockKind::kBitmap] == m.report.bitmap_blocks);
+  CHECK(n[format::BlockKind::kData] == m.report.data_blocks);
+  CHECK(m.map.size() - 1 == info.used_slots);
+  CHECK(m.map.size() - 1 == m.report.blocks_checked);
 
   // Data entries name their LBA; locate agrees both ways, and the model's blocks are all there.
   std::map<uint64_t, uint64_t> slot_of_lba;
-  for (const SlotUse& u : *map) {
+  for (const SlotUse& u : m.map) {
     if (u.kind == format::BlockKind::kData) slot_of_lba[u.index] = u.slot;
     if (u.kind == format::BlockKind::kBitmap) CHECK(u.index >= img.capacity);
     if (u.kind == format::BlockKind::kMapNode) CHECK(u.level >= 1);
   }
   for (uint64_t lba = 0; lba < img.capacity; ++lba) {
-    auto p = (*disk)->locate(lba);
+    auto p = m.disk->locate(lba);
     REQUIRE_OK(p);
     INFO("lba " << lba);
     if (p->is_null()) {
@@ -110,43 +141,25 @@ TEST_CASE("slot map of a shuffle image: complete, exact, and in agreement with v
     CHECK((slot_of_lba.count(lba) == 1) == (img.model.count(lba) == 1));
   }
 
-  // Exact: zeroing a slot is noticed if and only if the map lists it (the header, slot 0, is not
-  // listed: its damage is refused at open, tests/tamper_test.cpp).
-  std::set<uint64_t> listed;
-  for (const SlotUse& u : *map) listed.insert(u.slot);
-  for (uint64_t slot = 1; slot < store.block_count(); slot += kSlotStep) {
-    INFO("slot " << slot);
-    CHECK(damage_noticed(img.bytes, slot, info.sequence) == (listed.count(slot) == 1));
-  }
+  check_map_exact(img, m, store.block_count());
 }
 
 TEST_CASE("slot map of an ORAM image: superblock, client state and the committed copy of every written bucket",
           "[oram][slot-map]") {
   const test::TamperImage img = test::build_tamper_image(format::Mode::kOram, 16);
   FaultStore store(img.bytes);
-  auto disk = Disk::open(std::make_unique<ForwardStore>(store), test_key(), open_options(true));
-  REQUIRE_OK(disk);
-  const DiskInfo info = (*disk)->info();
+  const MappedImage m = map_image(store);
+  const DiskInfo& info = m.info;
   const format::OramGeometry& g = info.header.oram;
-  auto map = (*disk)->slot_map();
-  REQUIRE_OK(map);
-  auto report = (*disk)->verify();
-  REQUIRE_OK(report);
-  REQUIRE(report->ok());
-
-  for (size_t i = 1; i < map->size(); ++i) REQUIRE((*map)[i - 1].slot < (*map)[i].slot);
-  auto n = count_kinds(*map);
-  CHECK(n[format::BlockKind::kSuperblock] == 1);
-  CHECK(map->front().slot == static_cast<uint64_t>(info.superblock_slot));
+  std::map<format::BlockKind, uint64_t> n = m.kinds;
   CHECK(n[format::BlockKind::kOramState] == g.state_slots);
-  CHECK(n[format::BlockKind::kOramBucketHeader] == report->map_nodes);  // ORAM verify: buckets checked
-  CHECK(n[format::BlockKind::kOramSlot] == report->map_nodes * g.bucket_blocks);
-  CHECK(n[format::BlockKind::kOramBucketHeader] + n[format::BlockKind::kOramSlot] == report->blocks_checked);
-  CHECK(n.size() == 4);
+  CHECK(n[format::BlockKind::kOramBucketHeader] == m.report.map_nodes);  // ORAM verify: buckets checked
+  CHECK(n[format::BlockKind::kOramSlot] == m.report.map_nodes * g.bucket_blocks);
+  CHECK(n[format::BlockKind::kOramBucketHeader] + n[format::BlockKind::kOramSlot] == m.report.blocks_checked);
 
   const uint64_t area = g.state_area_slot(static_cast<unsigned>(info.superblock_slot - 1));
   std::map<uint64_t, uint64_t> header_of_bucket;
-  for (const SlotUse& u : *map) {
+  for (const SlotUse& u : m.map) {
     if (u.kind == format::BlockKind::kOramState) {
       CHECK(u.slot >= area);
       CHECK(u.slot < area + g.state_slots);
@@ -158,18 +171,13 @@ TEST_CASE("slot map of an ORAM image: superblock, client state and the committed
       header_of_bucket[u.index] = u.slot;
     }
   }
-  for (const SlotUse& u : *map) {
+  for (const SlotUse& u : m.map) {
     if (u.kind != format::BlockKind::kOramSlot) continue;
     REQUIRE(header_of_bucket.count(u.index) == 1);
     CHECK(u.slot == header_of_bucket[u.index] + 1 + u.level);
   }
 
-  std::set<uint64_t> listed;  // exact, as above
-  for (const SlotUse& u : *map) listed.insert(u.slot);
-  for (uint64_t slot = 1; slot < store.block_count(); slot += kSlotStep) {
-    INFO("slot " << slot);
-    CHECK(damage_noticed(img.bytes, slot, info.sequence) == (listed.count(slot) == 1));
-  }
+  check_map_exact(img, m, store.block_count());
 }
 
 TEST_CASE("slot map describes the last commit, not uncommitted changes", "[disk][oram][slot-map]") {

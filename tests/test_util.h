@@ -59,19 +59,7 @@ uint64_t test_image_slots(uint64_t capacity_blocks, double spare_fraction = form
 void check_fsck_clean(BlockStore& store, const std::string& what = "test image", const KeyMaterial& key = test_key());
 
 // Lets a Disk use a store that the test keeps (and inspects) after the Disk is gone.
-class ForwardStore final : public BlockStore {
- public:
-  explicit ForwardStore(BlockStore& s) : s_(s) {}
-  uint64_t block_count() const override { return s_.block_count(); }
-  Status read(uint64_t f, std::span<uint8_t> o) override { return s_.read(f, o); }
-  Status write(uint64_t f, std::span<const uint8_t> d) override { return s_.write(f, d); }
-  Status sync() override { return s_.sync(); }
-  bool read_only() const override { return s_.read_only(); }
-  std::string describe() const override { return s_.describe(); }
-
- private:
-  BlockStore& s_;
-};
+using ForwardStore = vdisk::BorrowedStore;
 
 }  // namespace vdisk::test
 

@@ -22,28 +22,6 @@
 #include "vdisk/fsck.h"
 
 namespace vdisk::tools {
-
-namespace {
-
-class BorrowedStore final : public BlockStore {
- public:
-  explicit BorrowedStore(BlockStore& s) : s_(s) {}
-  uint64_t block_count() const override { return s_.block_count(); }
-  Status read(uint64_t f, std::span<uint8_t> o) override { return s_.read(f, o); }
-  Status write(uint64_t f, std::span<const uint8_t> d) override { return s_.write(f, d); }
-  void prefetch(uint64_t f, uint64_t c) override { s_.prefetch(f, c); }
-  Status sync() override { return s_.sync(); }
-  bool read_only() const override { return s_.read_only(); }
-  std::string describe() const override { return s_.describe(); }
-
- private:
-  BlockStore& s_;
-};
-
-}  // namespace
-
-std::unique_ptr<BlockStore> borrow_store(BlockStore& store) { return std::make_unique<BorrowedStore>(store); }
-
 namespace {
 
 struct FsckArgs : ImageArgs {
@@ -163,7 +141,7 @@ int run_fsck(const FsckArgs& args, const Reporter& reporter) {
     o.read_only = !writable;
     o.commit = commit;
     o.readahead_blocks = 0;  // fsck reads in tree order, not sequentially
-    return Disk::open(borrow_store(store), k, o);
+    return Disk::open(std::make_unique<BorrowedStore>(store), k, o);
   };
   // Unlock once first: a wrong key or a foreign image is an error (exit 3), not a report.
   auto first = open(CommitChoice::kNewest, false);

@@ -23,8 +23,4 @@ inline constexpr int kExitOnlyHarmless = 7;
 FileCommand add_fsck(CLI::App& parent);
 FileCommand add_recover(CLI::App& parent);  // vdisk_recover.cpp
 
-// A store that forwards to one the caller keeps (and whose lock it holds) while Disks over it
-// come and go: fsck --repair and recover reopen the image at other commits.
-std::unique_ptr<BlockStore> borrow_store(BlockStore& store);
-
 }  // namespace vdisk::tools

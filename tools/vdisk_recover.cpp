@@ -333,7 +333,7 @@ int run_recover(const RecoverArgs& args, const Reporter& reporter) {
     OpenOptions o;
     o.read_only = true;
     o.commit = commit;
-    return Disk::open(borrow_store(store), *key, o);
+    return Disk::open(std::make_unique<BorrowedStore>(store), *key, o);
   };
 
   // The commit: as asked, or the newest unless its root cannot be read and the previous one's can.

@@ -46,6 +46,24 @@ class BlockStore {
   virtual std::string describe() const = 0;
 };
 
+// A BlockStore that forwards every call to `target`, which stays the caller's: for handing a store
+// to an owner (Disk::open takes a unique_ptr) while keeping it, e.g. across remounts or to inspect
+// it afterwards. `target` must outlive this object. Thread safety: that of `target`.
+class BorrowedStore final : public BlockStore {
+ public:
+  explicit BorrowedStore(BlockStore& target) : target_(target) {}
+  uint64_t block_count() const override { return target_.block_count(); }
+  Status read(uint64_t first, std::span<uint8_t> out) override { return target_.read(first, out); }
+  Status write(uint64_t first, std::span<const uint8_t> data) override { return target_.write(first, data); }
+  void prefetch(uint64_t first, uint64_t count) override { target_.prefetch(first, count); }
+  Status sync() override { return target_.sync(); }
+  bool read_only() const override { return target_.read_only(); }
+  std::string describe() const override { return target_.describe(); }
+
+ private:
+  BlockStore& target_;
+};
+
 // Checks the common argument contract above; returns kInvalidArgument naming the problem.
 Status check_block_range(const BlockStore& store, uint64_t first, size_t bytes);
 
