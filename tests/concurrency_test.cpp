@@ -9,12 +9,15 @@
 // while others change it; every file read there must be a whole record some thread wrote).
 // Afterwards the private directories hold exactly what their threads expect, the tree survives
 // unmount and mount unchanged, and fsck finds the image clean.
+// NodeFileSystem: 8 threads as vdisk-mount's FUSE workers call it (lookup counts, rename over a
+// name others hold, unlink, forget); every node held stays readable, every forgotten one is freed.
 // Disk: 8 threads writing, trimming and reading back their own block ranges and committing, a
 // reader checking every block it sees is zeros or a whole version some writer wrote; after a
 // reopen every range holds its thread's last version.
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -33,6 +36,7 @@
 #include "test_util.h"
 #include "vdisk/disk.h"
 #include "vdisk/fs.h"
+#include "vdisk/node_fs.h"
 
 namespace vdisk {
 namespace {
@@ -276,6 +280,91 @@ TEST_CASE("concurrency: 8 threads doing file operations on one mount, private an
           "[concurrency]") {
   SECTION("shuffle") { run_fs_threads(format::Mode::kShuffle); }
   SECTION("oram") { run_fs_threads(format::Mode::kOram); }
+}
+
+// ---- NodeFileSystem, as vdisk-mount's FUSE worker threads call it ------------------------------
+
+// Each thread creates its own name, writes a record, renames it over the shared name "common"
+// (so the node there is unlinked while others may hold it), looks "common" up and reads it through
+// the node id, now and then unlinks it, and forgets every node it was given. A node a thread has
+// looked up must stay readable, a whole record, until that thread forgets it, however often it is
+// replaced or unlinked meanwhile. Once every count is returned, the unlinked nodes are free:
+// statfs shows exactly the inodes in use before, plus "common" if it exists.
+void run_node_threads(format::Mode mode) {
+  INFO("mode " << format::mode_name(mode));
+  FsImage image(mode);
+  const int rounds = kReduced ? 30 : 120;
+  Failures failures;
+  auto fs = image.mount(10);
+  NodeFileSystem* nodes = fs->nodes();
+  REQUIRE(nodes != nullptr);
+  NodeFileSystem& n = *nodes;
+  const Owner owner{0, 0};
+  auto dir = n.mkdir(kRootNode, "shared", S_IFDIR | 0755, owner);
+  REQUIRE_OK(dir);
+  const uint64_t shared = dir->ino;
+  auto inodes_in_use = [&] {  // free_inodes also counts inodes that free blocks could hold
+    const StatFs st = fs->statfs("/").value();
+    return st.total_inodes - st.free_inodes;
+  };
+  const uint64_t in_use_before = inodes_in_use();
+  std::atomic<int> replaced_reads{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string mine = "t" + std::to_string(t);
+      auto fail = [&](const std::string& what) { failures.add(mine + ": " + what); };
+      std::vector<uint8_t> buf(64 << 10);
+      for (int i = 1; i <= rounds; ++i) {
+        auto created = n.create(shared, mine, O_WRONLY | O_CREAT | O_TRUNC, 0644, owner);
+        if (!created.ok()) return fail("create: " + errtext(created));
+        const std::string text = record(t, i, static_cast<size_t>(100 + (t * 997 + i * 131) % 9000));
+        auto w = fs->pwrite(created->fd, bytes(text), 0);
+        if (!w.ok() || *w != text.size()) fail("write: " + errtext(w));
+        if (Status c = fs->close(created->fd); !c.ok()) fail("close: " + errtext(c));
+        if (Status r = n.rename(shared, mine, shared, "common", false); !r.ok()) fail("rename: " + errtext(r));
+        if (Status f = n.forget(created->attr.ino, 1); !f.ok()) fail("forget own: " + errtext(f));
+
+        auto found = n.lookup(shared, "common");
+        if (!found.ok()) {
+          if (err(found) != ENOENT) fail("lookup: " + errtext(found));
+          continue;
+        }
+        if (i % 5 == 0) (void)n.unlink(shared, "common");  // ENOENT when another thread was first
+        if (i % 7 == 0) (void)n.list(shared);
+        auto fd = n.open(found->ino, O_RDONLY);
+        if (!fd.ok()) {
+          fail("open of a node still looked up: " + errtext(fd));
+        } else {
+          auto got = fs->pread(*fd, buf, 0);
+          if (!got.ok()) fail("read: " + errtext(got));
+          else if (!whole_record(std::string(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(*got))))
+            fail("read a torn or foreign record through node " + std::to_string(found->ino));
+          if (Status c = fs->close(*fd); !c.ok()) fail("close: " + errtext(c));
+          auto attr = n.getattr(found->ino);
+          if (!attr.ok()) fail("getattr of a node still looked up: " + errtext(attr));
+          else if (attr->nlink == 0) ++replaced_reads;
+        }
+        if (Status f = n.forget(found->ino, 1); !f.ok()) fail("forget: " + errtext(f));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  failures.require_none();
+  auto last = n.lookup(shared, "common");
+  const bool common_exists = last.ok();
+  if (common_exists) REQUIRE_OK(n.forget(last->ino, 1));
+  CHECK(inodes_in_use() == in_use_before + (common_exists ? 1 : 0));
+  UNSCOPED_INFO(replaced_reads.load() << " reads of a node already unlinked or replaced");
+  REQUIRE_OK(n.forget(shared, 1));
+  REQUIRE_OK(fs->unmount());
+  test::check_fsck_clean(*image.store);
+}
+
+TEST_CASE("concurrency: 8 threads on NodeFileSystem (lookup counts, rename over, unlink, forget)",
+          "[concurrency][nodes]") {
+  SECTION("shuffle") { run_node_threads(format::Mode::kShuffle); }
+  SECTION("oram") { run_node_threads(format::Mode::kOram); }
 }
 
 // ---- one Disk ----------------------------------------------------------------------------------
