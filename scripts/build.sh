@@ -2,8 +2,9 @@
 # Configures and builds one flavour of vdisk.
 #   scripts/build.sh            release build (g++, warnings as errors) in build/
 #   scripts/build.sh sanitize   clang 14 with ASan+UBSan in build-asan/
-#   scripts/build.sh tsan       clang 14 with ThreadSanitizer in build-tsan/ (vdisk_tsan_tests only:
-#                               the multi-threaded test files, tests/CMakeLists.txt)
+#   scripts/build.sh tsan       clang 14 with ThreadSanitizer in build-tsan/ (vdisk_tsan_tests: the
+#                               multi-threaded test files, tests/CMakeLists.txt; and the tools the
+#                               vdisk-mount tests run, for its multi-threaded FUSE daemon)
 # (The libFuzzer build, build-fuzz/, is scripts/fuzz.sh's.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,7 @@ case "$flavour" in
   release)  dir=build;      args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=g++) ;;
   sanitize) dir=build-asan; args=(-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14 -DVDISK_SANITIZE=ON) ;;
   tsan)     dir=build-tsan; args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14 -DVDISK_TSAN=ON)
-            targets=(--target vdisk_tsan_tests) ;;
+            targets=(--target vdisk_tsan_tests vdisk-mount vdisk-create vdisk) ;;
   *) echo "usage: $0 [release|sanitize|tsan]" >&2; exit 2 ;;
 esac
 cmake -S . -B "$dir" -G Ninja -DVDISK_WERROR=ON "${args[@]}" >/dev/null
