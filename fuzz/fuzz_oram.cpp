@@ -37,7 +37,7 @@ namespace {
 class FuzzRandom final : public oram::RandomSource {
  public:
   explicit FuzzRandom(uint64_t seed) : rng_(seed) {}
-  uint64_t uniform(uint64_t bound) override { return rng_.below(bound); }
+  std::optional<uint64_t> uniform(uint64_t bound) override { return rng_.below(bound); }
 
  private:
   fuzz::Rng rng_;
@@ -121,6 +121,7 @@ class Harness {
   Harness(const oram::OramParams& p, uint64_t seed) : params_(p), random_(seed) {
     storage_ = std::make_unique<MemoryBuckets>(oram::tree_height_for(p.blocks), p.bucket_blocks, p.block_bytes);
     oram_ = std::make_unique<oram::PathOram>(params_, *storage_, random_);
+    FUZZ_CHECK(oram_->randomize_positions(), "randomize_positions failed with a working random source");
     snapshot();
   }
 

@@ -29,15 +29,39 @@ PathOram::PathOram(const OramParams& params, BucketStorage& storage, RandomSourc
       storage_(storage),
       random_(random) {
   assert(n_ >= 1 && z_ >= 1 && height_ <= kMaxTreeHeight);
-  pos_.resize(n_);
-  for (auto& p : pos_) p = random_leaf();
+  pos_.assign(n_, 0);
   const size_t entries = static_cast<size_t>(height_ + 1) * z_;
   path_.ids.assign(entries, kEmptyId);
   path_.data.assign(entries * block_bytes_, 0);
   by_depth_.resize(height_ + 1);
 }
 
-uint32_t PathOram::random_leaf() { return static_cast<uint32_t>(random_.uniform(leaf_count())); }
+bool PathOram::randomize_positions() {
+  for (auto& p : pos_) {
+    auto leaf = random_leaf();
+    if (!leaf) return fail(Failure::kRandom, "the random source failed while drawing the initial positions");
+    p = *leaf | (p & kPresentBit);
+  }
+  return true;
+}
+
+std::optional<uint32_t> PathOram::random_leaf() {
+  auto leaf = random_.uniform(leaf_count());
+  if (!leaf) return std::nullopt;
+  return static_cast<uint32_t>(*leaf);
+}
+
+bool PathOram::fail(Failure kind, std::string why) {
+  failure_ = kind;
+  error_ = std::move(why);
+  return false;
+}
+
+std::vector<uint32_t> PathOram::persistent_positions() const {
+  std::vector<uint32_t> out = pos_;
+  for (const auto& [id, leaf] : displaced_) out[id] = leaf | (out[id] & kPresentBit);
+  return out;
+}
 
 std::span<const uint8_t> PathOram::stash_data(size_t i) const {
   return {stash_data_.data() + i * block_bytes_, block_bytes_};
@@ -75,6 +99,13 @@ bool PathOram::belongs_at(uint64_t id, uint64_t bucket) const {
   return path_bucket(pos_[id] & ~kPresentBit, level, height_) == bucket;
 }
 
+bool PathOram::take_displaced(uint64_t id, uint64_t bucket, uint32_t level) {
+  auto d = displaced_.find(id);
+  if (d == displaced_.end() || path_bucket(d->second, level, height_) != bucket) return false;
+  displaced_.erase(d);
+  return true;
+}
+
 bool PathOram::absorb_path(uint64_t leaf) {
   for (uint32_t level = 0; level <= height_; ++level) {
     const uint64_t bucket = path_bucket(leaf, level, height_);
@@ -82,15 +113,14 @@ bool PathOram::absorb_path(uint64_t leaf) {
       const size_t e = static_cast<size_t>(level) * z_ + j;
       const uint64_t id = path_.ids[e];
       if (id == kEmptyId) continue;
+      const bool displaced_copy = id < n_ && take_displaced(id, bucket, level);
       if (id < n_ && !present(id)) {  // stale copy of a trimmed block
         ++stats_.dropped_stale;
         continue;
       }
-      if (!belongs_at(id, bucket) || index_.contains(id)) {
-        error_ = "block " + std::to_string(id) + " found in bucket " + std::to_string(bucket) +
-                 " where the position map does not put it (or twice)";
-        return false;
-      }
+      if ((!displaced_copy && !belongs_at(id, bucket)) || index_.contains(id))
+        return fail(Failure::kInconsistent, "block " + std::to_string(id) + " found in bucket " + std::to_string(bucket) +
+                                                " where the position map does not put it (or twice)");
       const size_t s = stash_insert(id);
       if (block_bytes_ != 0) std::memcpy(stash_bytes(s), path_.data.data() + e * block_bytes_, block_bytes_);
     }
@@ -127,49 +157,67 @@ void PathOram::fill_path(uint64_t leaf) {
   for (size_t s : placed_) stash_remove(s);
 }
 
+bool PathOram::serve(Op op, uint64_t id, std::span<const uint8_t> in, std::span<uint8_t> out) {
+  const bool was_present = present(id);
+  auto it = index_.find(id);
+  if (was_present && it == index_.end())
+    return fail(Failure::kInconsistent, "block " + std::to_string(id) + " is missing from its path");
+  if (op == Op::kRead) {
+    if (block_bytes_ != 0) {
+      if (was_present)
+        std::memcpy(out.data(), stash_bytes(it->second), block_bytes_);
+      else
+        std::memset(out.data(), 0, block_bytes_);
+    }
+  } else {
+    const size_t s = was_present ? it->second : stash_insert(id);
+    if (block_bytes_ != 0) std::memcpy(stash_bytes(s), in.data(), block_bytes_);
+    pos_[id] |= kPresentBit;
+  }
+  return true;
+}
+
+// `leaf` is the path to read and write back. For a requested access the block was remapped and
+// displaced to `leaf` by access(): a failed read leaves it displaced (see the class comment).
 bool PathOram::run_access(uint64_t leaf, Op op, uint64_t id, std::span<const uint8_t> in, std::span<uint8_t> out,
                           bool requested) {
   last_leaf_ = leaf;
   std::fill(path_.ids.begin(), path_.ids.end(), kEmptyId);
-  if (!storage_.read_path(leaf, path_)) return false;
+  if (!storage_.read_path(leaf, path_)) return fail(Failure::kRead, "");
   if (!absorb_path(leaf)) return false;
   if (requested) {
-    const bool was_present = present(id);
-    pos_[id] = random_leaf() | (pos_[id] & kPresentBit);
-    auto it = index_.find(id);
-    if (was_present && it == index_.end()) {
-      error_ = "block " + std::to_string(id) + " is missing from its path";
-      return false;
-    }
-    if (op == Op::kRead) {
-      if (block_bytes_ != 0) {
-        if (was_present)
-          std::memcpy(out.data(), stash_bytes(it->second), block_bytes_);
-        else
-          std::memset(out.data(), 0, block_bytes_);
-      }
-    } else {
-      const size_t s = was_present ? it->second : stash_insert(id);
-      if (block_bytes_ != 0) std::memcpy(stash_bytes(s), in.data(), block_bytes_);
-      pos_[id] |= kPresentBit;
-    }
+    displaced_.erase(id);  // its old path was read whole: any copy is in the stash now, or was stale
+    if (!serve(op, id, in, out)) return false;
   }
   fill_path(leaf);
-  return storage_.write_path(leaf, path_);
+  if (!storage_.write_path(leaf, path_)) return fail(Failure::kWrite, "");
+  return true;
 }
 
 bool PathOram::access(Op op, uint64_t id, std::span<const uint8_t> in, std::span<uint8_t> out) {
   assert(id < n_);
   assert(op == Op::kRead ? out.size() == block_bytes_ : in.size() == block_bytes_);
-  if (!run_access(pos_[id] & ~kPresentBit, op, id, in, out, true)) return false;
+  failure_ = Failure::kNone;
+  error_.clear();
+  if (displaced_.contains(id))
+    return fail(Failure::kUnavailable,
+                "block " + std::to_string(id) + " is unavailable until the image is opened again: an earlier "
+                "read of its ORAM path failed, and reading that path again would show the host the same leaf twice");
+  const auto fresh = random_leaf();
+  if (!fresh) return fail(Failure::kRandom, "the random source failed; nothing was read or written");
+  const uint32_t old_leaf = leaf_of(id);
+  // Remap first, then read the old path. Until that path is absorbed the block counts as displaced
+  // to it, which is exactly what a failed read must leave behind.
+  if (!index_.contains(id)) displaced_[id] = old_leaf;
+  pos_[id] = *fresh | (pos_[id] & kPresentBit);
+  if (!run_access(old_leaf, op, id, in, out, true)) return false;
   ++stats_.accesses;
   for (uint64_t evictions = 0; stash_ids_.size() > stash_limit_; ++evictions) {
-    if (evictions == kMaxEvictionsPerAccess) {
-      error_ = "the stash holds " + std::to_string(stash_ids_.size()) + " blocks, above its limit of " +
-               std::to_string(stash_limit_) + ", after " + std::to_string(kMaxEvictionsPerAccess) +
-               " eviction accesses: the tree is too small for its contents";
-      return false;
-    }
+    if (evictions == kMaxEvictionsPerAccess)
+      return fail(Failure::kStashOverflow,
+                  "the stash holds " + std::to_string(stash_ids_.size()) + " blocks, above its limit of " +
+                      std::to_string(stash_limit_) + ", after " + std::to_string(kMaxEvictionsPerAccess) +
+                      " eviction accesses: the tree is too small for its contents");
     if (!evict_random_path()) return false;
   }
   stats_.max_stash = std::max<uint64_t>(stats_.max_stash, stash_ids_.size());
@@ -177,7 +225,11 @@ bool PathOram::access(Op op, uint64_t id, std::span<const uint8_t> in, std::span
 }
 
 bool PathOram::evict_random_path() {
-  if (!run_access(random_leaf(), Op::kRead, 0, {}, {}, false)) return false;
+  failure_ = Failure::kNone;
+  error_.clear();
+  const auto leaf = random_leaf();
+  if (!leaf) return fail(Failure::kRandom, "the random source failed; nothing was read or written");
+  if (!run_access(*leaf, Op::kRead, 0, {}, {}, false)) return false;
   ++stats_.eviction_accesses;
   return true;
 }
@@ -210,6 +262,7 @@ bool PathOram::restore(std::vector<uint32_t> positions, std::span<const uint64_t
     if (!index.emplace(id, i).second) return fail("stash holds a block twice");
   }
   pos_ = std::move(positions);
+  displaced_.clear();
   stash_ids_.assign(stash_ids.begin(), stash_ids.end());
   stash_data_.assign(stash_data.begin(), stash_data.end());
   index_ = std::move(index);

@@ -6,14 +6,27 @@
 // children of b are 2b+1 and 2b+2), Z blocks per bucket. Invariant: every present block is in the
 // stash or in a bucket on the path from the root to its leaf pos[id].
 //
-// access(id): x = pos[id]; read the path to x into the stash; pos[id] = fresh uniform leaf; read
-// or replace the block in the stash; write the path to x back, filling each bucket from the leaf
-// up with stash blocks whose own path passes through it. Every access, whatever the operation,
-// reads and writes exactly one whole path to a uniformly random leaf.
+// access(id): x = pos[id]; pos[id] = fresh uniform leaf (drawn before anything is read, so a
+// failure at any later step never leaves a revealed leaf in the position map); read the path to x
+// into the stash; read or replace the block in the stash; write the path to x back, filling each
+// bucket from the leaf up with stash blocks whose own path passes through it. Every access,
+// whatever the operation, reads and writes exactly one whole path to a uniformly random leaf.
 //
 // Trims are lazy: a trimmed block is marked absent in the position map and leaves the stash at
 // once; a stale copy in the tree is dropped when a later access reads its bucket. Its leaf is kept,
 // so the invariant still covers stale copies and a later write to the block collects its copy.
+//
+// Failed reads (the host refuses a path or serves one that does not authenticate): the requested
+// block was already remapped, but its copy (or, for an absent block, a stale copy) may still be on
+// the old path, which the host has now seen. The block becomes *displaced*: it is unavailable for
+// the rest of the session (access() fails at once, with no I/O, kUnavailable), because fetching it
+// would mean reading that same leaf again and so linking the two accesses for the host. Any later
+// access whose path shares a bucket with the old path and finds the copy there takes it into the
+// stash (or drops it, if stale), and the block is available again. Invariant, extended: every
+// present block is in the stash, on the path to pos[id], or, if displaced, on the path to its
+// displaced leaf. persistent_positions() gives displaced blocks their true leaf, so a commit
+// persists a consistent map; the next session's first access to such a block reads that leaf
+// again, which the host can link to the failed access, as after a crash (docs/DESIGN.md).
 //
 // Stash overflow: when more than `stash_limit` blocks remain after an access, eviction accesses
 // (a path to a fresh random leaf read and written back, no block requested) follow until the stash
@@ -21,13 +34,16 @@
 // fit after kMaxEvictionsPerAccess of them (only a tree far too small for its contents, e.g. Z=1
 // with a tiny stash limit, gets there) access() fails with error() saying so, instead of looping.
 //
-// Thread safety: none. Errors: a storage failure returns false from access()/evict(); the storage
-// keeps the reason. After a failed write_path the blocks of that path exist only in memory no longer
-// (the caller must treat the instance as failed; the persisted state of the last commit is intact).
+// Thread safety: none. Errors: access()/evict_random_path() return false and failure() says what
+// kind of failure it was (the storage keeps the reason for kRead/kWrite). kRead and kUnavailable
+// leave the instance consistent and usable; after any other failure the caller must treat the
+// instance as failed (the persisted state of the last commit is intact). A random source failure
+// (kRandom) is reported before anything is read or written for that access.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -93,8 +109,11 @@ class PathOram {
  public:
   static constexpr uint64_t kMaxEvictionsPerAccess = 4096;
 
-  // `storage` and `random` must outlive the instance. Positions start uniform; no block present.
+  // `storage` and `random` must outlive the instance. No block present; every position is leaf 0
+  // until randomize_positions() (a new tree) or restore() (a persisted one) sets them.
   PathOram(const OramParams& params, BucketStorage& storage, RandomSource& random);
+  // Draws every position uniformly (a new, empty tree). false if the random source failed.
+  [[nodiscard]] bool randomize_positions();
 
   uint32_t height() const { return height_; }
   uint64_t leaf_count() const { return uint64_t{1} << height_; }
@@ -104,11 +123,25 @@ class PathOram {
   uint64_t stash_limit() const { return stash_limit_; }
 
   enum class Op { kRead, kWrite };
+  // Why the last access()/evict_random_path() failed (see the class comment).
+  enum class Failure {
+    kNone,
+    kRandom,        // the random source failed; nothing was read or written
+    kRead,          // storage failed to read the path; the requested block is now displaced
+    kUnavailable,   // the requested block is displaced; nothing was read or written
+    kInconsistent,  // storage returned content the position map contradicts (error() says how)
+    kWrite,         // storage failed to write the path back
+    kStashOverflow, // the stash did not fit after kMaxEvictionsPerAccess evictions
+  };
   // Reads (into `out`) or writes (from `in`) block `id`; absent blocks read as zeros. Spans must be
-  // block_bytes long. false: storage failure (see the class comment).
-  bool access(Op op, uint64_t id, std::span<const uint8_t> in, std::span<uint8_t> out);
+  // block_bytes long. false: see failure() and error().
+  [[nodiscard]] bool access(Op op, uint64_t id, std::span<const uint8_t> in, std::span<uint8_t> out);
   // One eviction access (used on overflow, and by tests).
-  bool evict_random_path();
+  [[nodiscard]] bool evict_random_path();
+  Failure failure() const { return failure_; }
+  // Blocks displaced by failed reads in this session (see the class comment).
+  bool displaced(uint64_t id) const { return displaced_.contains(id); }
+  size_t displaced_count() const { return displaced_.size(); }
   // Marks the block absent: reads return zeros from now on (no storage access).
   void trim(uint64_t id);
   bool present(uint64_t id) const { return (pos_[id] & kPresentBit) != 0; }
@@ -118,14 +151,17 @@ class PathOram {
   // Position entries: bit 31 = present, bits 0..30 = leaf.
   static constexpr uint32_t kPresentBit = uint32_t{1} << 31;
   const std::vector<uint32_t>& positions() const { return pos_; }
+  // The position map to persist: positions(), with each displaced block at its displaced leaf.
+  std::vector<uint32_t> persistent_positions() const;
+  uint32_t leaf_of(uint64_t id) const { return pos_[id] & ~kPresentBit; }
   size_t stash_size() const { return stash_ids_.size(); }
   uint64_t stash_id(size_t i) const { return stash_ids_[i]; }
   std::span<const uint8_t> stash_data(size_t i) const;
   // The stashed copy of block `id`, or null.
   const uint8_t* stash_find(uint64_t id) const;
   void set_stash_limit(uint64_t limit) { stash_limit_ = limit; }
-  // Replaces the state; false (with `why`) if it breaks the structure (length, leaf range,
-  // duplicate or absent stash ids, stash larger than the limit).
+  // Replaces the state (and forgets displaced blocks); false (with `why`) if it breaks the
+  // structure (length, leaf range, duplicate or absent stash ids, stash larger than the limit).
   bool restore(std::vector<uint32_t> positions, std::span<const uint64_t> stash_ids,
                std::span<const uint8_t> stash_data, std::string* why);
   // Checks one block found in storage at `bucket`: its id is in range, present, on its path.
@@ -134,15 +170,21 @@ class PathOram {
   const OramStats& stats() const { return stats_; }
   // Leaf of the last path read (tests: the host-visible leaf sequence).
   uint64_t last_leaf() const { return last_leaf_; }
-  // Why the last access failed when storage did not (a block where the position map says it
-  // cannot be: only possible if storage returned unauthenticated or inconsistent content).
+  // Why the last access failed, in words, when storage did not say (kRandom, kUnavailable,
+  // kInconsistent, kStashOverflow).
   const std::string& error() const { return error_; }
 
  private:
-  uint32_t random_leaf();
+  std::optional<uint32_t> random_leaf();
+  bool fail(Failure kind, std::string why);
   bool run_access(uint64_t leaf, Op op, uint64_t id, std::span<const uint8_t> in, std::span<uint8_t> out,
                   bool requested);
-  bool absorb_path(uint64_t leaf);  // moves the path's present blocks into the stash
+  bool serve(Op op, uint64_t id, std::span<const uint8_t> in, std::span<uint8_t> out);
+  // Moves the path's present blocks into the stash (and takes displaced copies found on their
+  // displaced paths). false: a block where the position map cannot put it.
+  bool absorb_path(uint64_t leaf);
+  // Whether entry `id` found in `bucket` at `level` is a displaced copy (consumes the displacement).
+  bool take_displaced(uint64_t id, uint64_t bucket, uint32_t level);
   void fill_path(uint64_t leaf);
   size_t stash_insert(uint64_t id);  // returns slot index (data buffer)
   void stash_remove(size_t index);
@@ -164,8 +206,10 @@ class PathOram {
   std::vector<std::vector<size_t>> by_depth_;  // eviction scratch
   std::vector<size_t> pool_;
   std::vector<size_t> placed_;
+  std::unordered_map<uint64_t, uint32_t> displaced_;  // id -> the leaf its copy may still be on
   OramStats stats_;
   uint64_t last_leaf_ = 0;
+  Failure failure_ = Failure::kNone;
   std::string error_;
 };
 

@@ -4,11 +4,13 @@
 
 namespace vdisk::oram {
 
-void shuffle_in_place(std::vector<uint64_t>& values, RandomSource& random) {
+bool shuffle_in_place(std::vector<uint64_t>& values, RandomSource& random) {
   for (size_t i = values.size(); i > 1; --i) {
-    auto j = static_cast<size_t>(random.uniform(i));
-    std::swap(values[i - 1], values[j]);
+    auto j = random.uniform(i);
+    if (!j) return false;
+    std::swap(values[i - 1], values[static_cast<size_t>(*j)]);
   }
+  return true;
 }
 
 PlacementResult choose_free_slots(FreeSlotOracle& oracle, RandomSource& random, uint64_t n,
@@ -18,7 +20,9 @@ PlacementResult choose_free_slots(FreeSlotOracle& oracle, RandomSource& random, 
   const uint64_t total = oracle.slot_count();
   if (total == 0 || n > total) return PlacementResult::kNotEnoughFree;
   out.reserve(n);
-  const uint64_t start = random.uniform(total);
+  const auto drawn = random.uniform(total);
+  if (!drawn) return PlacementResult::kRandomFailed;
+  const uint64_t start = *drawn;
   // Two passes: [start, total) then [0, start).
   const uint64_t ranges[2][2] = {{start, total}, {0, start}};
   for (const auto& range : ranges) {
@@ -36,7 +40,7 @@ PlacementResult choose_free_slots(FreeSlotOracle& oracle, RandomSource& random, 
     }
   }
   if (out.size() < n) return PlacementResult::kNotEnoughFree;
-  shuffle_in_place(out, random);
+  if (!shuffle_in_place(out, random)) return PlacementResult::kRandomFailed;
   return PlacementResult::kOk;
 }
 

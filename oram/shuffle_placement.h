@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace vdisk::oram {
@@ -17,8 +18,10 @@ namespace vdisk::oram {
 class RandomSource {
  public:
   virtual ~RandomSource() = default;
-  // Uniform in [0, bound); bound > 0.
-  virtual uint64_t uniform(uint64_t bound) = 0;
+  // Uniform in [0, bound) for bound > 0 (bound 0 yields 0). std::nullopt when the source failed
+  // (a CSPRNG error): the caller must fail its operation before anything that depends on the draw
+  // is read from or written to the host. Never a made-up value.
+  [[nodiscard]] virtual std::optional<uint64_t> uniform(uint64_t bound) = 0;
 };
 
 // The free-slot state the placement reads. Slots are numbered [0, slot_count()).
@@ -32,14 +35,15 @@ class FreeSlotOracle {
   virtual Find find_free(uint64_t from, uint64_t end, uint64_t* slot) = 0;
 };
 
-enum class PlacementResult { kOk, kNotEnoughFree, kError };
+// kError: the oracle failed (it keeps the reason); kRandomFailed: the random source failed.
+enum class PlacementResult { kOk, kNotEnoughFree, kError, kRandomFailed };
 
 // Chooses `n` distinct free slots as described above into `out` (replacing its content).
 // kNotEnoughFree if fewer than n slots are free (out is then unspecified).
 PlacementResult choose_free_slots(FreeSlotOracle& oracle, RandomSource& random, uint64_t n,
                                   std::vector<uint64_t>& out);
 
-// Fisher-Yates shuffle driven by `random`.
-void shuffle_in_place(std::vector<uint64_t>& values, RandomSource& random);
+// Fisher-Yates shuffle driven by `random`. false if the source failed (values then in some order).
+[[nodiscard]] bool shuffle_in_place(std::vector<uint64_t>& values, RandomSource& random);
 
 }  // namespace vdisk::oram

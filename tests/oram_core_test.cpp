@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <random>
 
 #include "oram/path_oram.h"
@@ -17,7 +18,9 @@ namespace {
 class SeededRandom final : public RandomSource {
  public:
   explicit SeededRandom(uint64_t seed) : rng_(seed) {}
-  uint64_t uniform(uint64_t bound) override { return std::uniform_int_distribution<uint64_t>(0, bound - 1)(rng_); }
+  std::optional<uint64_t> uniform(uint64_t bound) override {
+    return std::uniform_int_distribution<uint64_t>(0, bound - 1)(rng_);
+  }
 
  private:
   std::mt19937_64 rng_;
@@ -104,6 +107,7 @@ TEST_CASE("Path ORAM returns what was written, trims lazily, against a model", "
       SeededRandom rng(42 + limit);
       MemoryBuckets storage(tree_height_for(n), 4, bytes);
       PathOram oram({.blocks = n, .bucket_blocks = 4, .block_bytes = bytes, .stash_limit = limit}, storage, rng);
+      REQUIRE(oram.randomize_positions());
       std::map<uint64_t, std::vector<uint8_t>> model;
       std::mt19937_64 ops(7);
       std::vector<uint8_t> out(bytes);
@@ -143,9 +147,103 @@ TEST_CASE("Path ORAM: a storage failure is reported, not hidden", "[oram]") {
   SeededRandom rng(1);
   MemoryBuckets storage(tree_height_for(16), 4, 8);
   PathOram oram({.blocks = 16, .bucket_blocks = 4, .block_bytes = 8, .stash_limit = 0}, storage, rng);
+  REQUIRE(oram.randomize_positions());
   std::vector<uint8_t> out(8);
   storage.fail_reads = true;
   CHECK_FALSE(oram.access(PathOram::Op::kRead, 3, {}, out));
+}
+
+// Security review, issue 17 item 3: a failed access used to keep the block's leaf, so the retry
+// read the very same path and the host could link the two. Now the block is remapped before its
+// path is read; after a failed read it is displaced (unavailable without any I/O for the rest of
+// the session, never re-reading the revealed leaf), and the persisted map still finds it.
+TEST_CASE("Path ORAM: a failed read never leaves the revealed leaf in use, and loses nothing", "[oram]") {
+  const uint64_t n = 64;
+  SeededRandom rng(17);
+  MemoryBuckets storage(tree_height_for(n), 4, 8);
+  PathOram oram({.blocks = n, .bucket_blocks = 4, .block_bytes = 8, .stash_limit = 0}, storage, rng);
+  REQUIRE(oram.randomize_positions());
+  for (uint64_t id = 0; id < n; ++id) REQUIRE(oram.access(PathOram::Op::kWrite, id, block_of(id, 1, 8), {}));
+  // Pick a block that sits in the tree, not in the stash.
+  uint64_t victim = n;
+  for (uint64_t id = 0; id < n && victim == n; ++id)
+    if (oram.stash_find(id) == nullptr) victim = id;
+  REQUIRE(victim < n);
+  const uint32_t revealed = oram.leaf_of(victim);
+
+  storage.fail_reads = true;
+  std::vector<uint8_t> out(8);
+  REQUIRE_FALSE(oram.access(PathOram::Op::kRead, victim, {}, out));
+  storage.fail_reads = false;
+  CHECK(oram.failure() == PathOram::Failure::kRead);
+  REQUIRE(storage.reads.back() == revealed);  // the host saw this leaf
+  CHECK(oram.displaced(victim));
+
+  // The retry: refused at once, with no storage call at all, so the revealed leaf is not read again.
+  const size_t reads_before = storage.reads.size(), writes_before = storage.writes.size();
+  CHECK_FALSE(oram.access(PathOram::Op::kRead, victim, {}, out));
+  CHECK(oram.failure() == PathOram::Failure::kUnavailable);
+  CHECK_FALSE(oram.access(PathOram::Op::kWrite, victim, block_of(victim, 2, 8), {}));
+  CHECK(oram.failure() == PathOram::Failure::kUnavailable);
+  CHECK(storage.reads.size() == reads_before);
+  CHECK(storage.writes.size() == writes_before);
+  // The persisted map points at where the copy really is (the old leaf), with its present bit.
+  CHECK(oram.persistent_positions()[victim] == (revealed | PathOram::kPresentBit));
+
+  // Other blocks keep working; an access whose path passes the displaced copy may collect it.
+  std::mt19937_64 ops(5);
+  for (int i = 0; i < 400; ++i) {
+    const uint64_t id = ops() % n;
+    if (oram.displaced(id)) continue;
+    REQUIRE(oram.access(PathOram::Op::kRead, id, {}, out));
+    CHECK(out == block_of(id, 1, 8));
+  }
+  // Whether or not it was collected, a reopen from the persisted state (positions, stash, tree)
+  // finds every block with its data: the map was left consistent.
+  std::vector<uint64_t> stash_ids;
+  std::vector<uint8_t> stash_data;
+  for (size_t i = 0; i < oram.stash_size(); ++i) {
+    stash_ids.push_back(oram.stash_id(i));
+    auto d = oram.stash_data(i);
+    stash_data.insert(stash_data.end(), d.begin(), d.end());
+  }
+  PathOram reopened({.blocks = n, .bucket_blocks = 4, .block_bytes = 8, .stash_limit = 0}, storage, rng);
+  std::string why;
+  REQUIRE(reopened.restore(oram.persistent_positions(), stash_ids, stash_data, &why));
+  for (uint64_t id = 0; id < n; ++id) {
+    REQUIRE(reopened.access(PathOram::Op::kRead, id, {}, out));
+    CHECK(out == block_of(id, 1, 8));
+  }
+}
+
+TEST_CASE("Path ORAM: a random source failure fails the access before any storage call", "[oram]") {
+  struct FailingRandom final : RandomSource {
+    bool fail = false;
+    std::mt19937_64 rng{3};
+    std::optional<uint64_t> uniform(uint64_t bound) override {
+      if (fail) return std::nullopt;
+      return rng() % bound;
+    }
+  } random;
+  MemoryBuckets storage(tree_height_for(16), 4, 8);
+  PathOram oram({.blocks = 16, .bucket_blocks = 4, .block_bytes = 8, .stash_limit = 0}, storage, random);
+  REQUIRE(oram.randomize_positions());
+  REQUIRE(oram.access(PathOram::Op::kWrite, 5, block_of(5, 1, 8), {}));
+  const auto positions = oram.positions();
+  random.fail = true;
+  std::vector<uint8_t> out(8);
+  CHECK_FALSE(oram.access(PathOram::Op::kRead, 5, {}, out));
+  CHECK(oram.failure() == PathOram::Failure::kRandom);
+  CHECK_FALSE(oram.evict_random_path());
+  CHECK(oram.failure() == PathOram::Failure::kRandom);
+  CHECK(storage.reads.size() == 1);   // the successful write's path only
+  CHECK(storage.writes.size() == 1);
+  CHECK(oram.positions() == positions);
+  PathOram fresh({.blocks = 16, .bucket_blocks = 4, .block_bytes = 8, .stash_limit = 0}, storage, random);
+  CHECK_FALSE(fresh.randomize_positions());
+  random.fail = false;
+  REQUIRE(oram.access(PathOram::Op::kRead, 5, {}, out));
+  CHECK(out == block_of(5, 1, 8));
 }
 
 // Z = 1 with a stash limit of 1: eviction accesses never remap blocks, so once more blocks map to
@@ -157,6 +255,7 @@ TEST_CASE("Path ORAM: an overfull tree fails the access instead of evicting fore
   SeededRandom rng(3);
   MemoryBuckets storage(tree_height_for(n), 1, 8);
   PathOram oram({.blocks = n, .bucket_blocks = 1, .block_bytes = 8, .stash_limit = 1}, storage, rng);
+  REQUIRE(oram.randomize_positions());
   std::mt19937_64 ops(11);
   bool failed = false;
   for (uint64_t step = 0; step < 100000 && !failed; ++step) {
@@ -177,6 +276,7 @@ TEST_CASE("Path ORAM restore rejects impossible client state", "[oram]") {
   SeededRandom rng(1);
   MemoryBuckets storage(tree_height_for(16), 4, 8);
   PathOram oram({.blocks = 16, .bucket_blocks = 4, .block_bytes = 8, .stash_limit = 0}, storage, rng);
+  REQUIRE(oram.randomize_positions());
   std::string why;
   CHECK_FALSE(oram.restore(std::vector<uint32_t>(15, 0), {}, {}, &why));
   CHECK(why.find("length") != std::string::npos);
@@ -208,6 +308,7 @@ TEST_CASE("Path ORAM stash occupancy over a million random accesses stays within
   SeededRandom rng(2026);
   MemoryBuckets storage(tree_height_for(n), 4, 0);
   PathOram oram({.blocks = n, .bucket_blocks = 4, .block_bytes = 0, .stash_limit = 0}, storage, rng);
+  REQUIRE(oram.randomize_positions());
   for (uint64_t id = 0; id < n; ++id) REQUIRE(oram.access(PathOram::Op::kWrite, id, {}, {}));
   std::vector<uint64_t> histogram(oram.stash_limit() + 1, 0);
   std::mt19937_64 ids(99);

@@ -4,9 +4,13 @@
 
 #include <map>
 #include <random>
+#include <set>
 
+#include "oram/path_oram.h"
 #include "test_util.h"
 #include "vdisk/disk.h"
+#include "vdisk/fault_store.h"
+#include "vdisk/trace_store.h"
 
 using namespace vdisk;
 using test::ForwardStore;
@@ -174,4 +178,111 @@ TEST_CASE("ORAM disk: bad arguments are refused with clear errors", "[oram-disk]
   CHECK(created.status().code() == ErrorCode::kInvalidArgument);
   CreateOptions huge = oram_options(format::kMaxOramCapacityBlocks + 1);
   CHECK(Disk::image_slots(huge).status().code() == ErrorCode::kInvalidArgument);
+}
+
+// Security review, issue 17 item 3, as the host sees it: the host fails one access (an I/O error
+// on every leaf-level bucket while it lasts, so the failing access has shown the host its whole
+// path), then serves honestly again. The retry of that block must not read the revealed leaf
+// again (it used to: the same path, so the host linked the two accesses); the block is
+// unavailable until the next open, nothing is lost, and the persisted position map is consistent.
+namespace {
+// Forwards to `target`; while `fail_leaf_reads`, reads touching a leaf-level bucket fail.
+class LeafFailingStore final : public BlockStore {
+ public:
+  LeafFailingStore(BlockStore& target, const format::OramGeometry& g) : target_(target), g_(g) {}
+  uint64_t block_count() const override { return target_.block_count(); }
+  Status read(uint64_t first, std::span<uint8_t> out) override {
+    if (fail_leaf_reads)
+      for (uint64_t s = first; s < first + out.size() / kBlockSize; ++s)
+        if (is_leaf_slot(s)) return Status(ErrorCode::kIoError, "injected read error at slot " + std::to_string(s));
+    return target_.read(first, out);
+  }
+  Status write(uint64_t first, std::span<const uint8_t> data) override { return target_.write(first, data); }
+  Status sync() override { return target_.sync(); }
+  bool read_only() const override { return false; }
+  std::string describe() const override { return "leaf-failing store"; }
+  bool is_leaf_slot(uint64_t s) const {
+    if (s < g_.tree_start_slot) return false;
+    return oram::bucket_level((s - g_.tree_start_slot) / g_.bucket_slots() / 2) == g_.tree_height;
+  }
+  bool fail_leaf_reads = false;
+
+ private:
+  BlockStore& target_;
+  format::OramGeometry g_;
+};
+}  // namespace
+
+TEST_CASE("ORAM disk: the retry of a failed access does not show the host the same path", "[oram-disk]") {
+  const uint64_t capacity = 256;
+  auto store = new_oram_store(capacity);
+  {
+    auto disk = open_oram(*store, 0);
+    for (uint64_t lba = 0; lba < 64; ++lba) REQUIRE_OK(disk->write(lba, pattern_block(lba, 1)));
+    REQUIRE_OK(disk->commit());
+  }
+  auto geometry = format::oram_geometry_for_capacity(capacity);
+  REQUIRE_OK(geometry);
+  const format::OramGeometry& g = *geometry;
+  LeafFailingStore host(*store, g);
+  auto log = std::make_shared<TraceLog>();
+  OpenOptions o;
+  o.oram_cached_levels = 0;
+  auto opened = Disk::open(make_tracing_store(std::make_unique<ForwardStore>(host), log), test_key(), o);
+  REQUIRE_OK(opened);
+  auto& disk = *opened;
+  std::vector<uint8_t> out(kBlockSize);
+  // The leaf-level buckets a trace read (a path's leaf bucket identifies its leaf).
+  auto leaf_buckets_read = [&](const std::vector<TraceEvent>& events) {
+    std::set<uint64_t> leaves;
+    for (const auto& e : events)
+      if (e.kind == TraceEvent::Kind::kRead)
+        for (uint64_t s = e.first; s < e.first + e.count; ++s)
+          if (host.is_leaf_slot(s)) leaves.insert((s - g.tree_start_slot) / g.bucket_slots() / 2);
+    return leaves;
+  };
+
+  host.fail_leaf_reads = true;
+  log->clear();
+  const Status failed = disk->read(7, out);
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.code() == ErrorCode::kIoError);
+  const std::set<uint64_t> revealed = leaf_buckets_read(log->events());
+  REQUIRE(revealed.size() == 1);
+  host.fail_leaf_reads = false;  // the host serves honestly again
+
+  log->clear();
+  const Status retry = disk->read(7, out);
+  // Block 7 was on the revealed path (it is then unavailable, with no I/O at all) or in the stash
+  // (then the retry reads a fresh path). Either way the revealed leaf is not read again.
+  CHECK(leaf_buckets_read(log->events()).count(*revealed.begin()) == 0);
+  if (!retry.ok()) {
+    CHECK(retry.code() == ErrorCode::kIoError);
+    CHECK(retry.message().find("unavailable until the image is opened again") != std::string::npos);
+    CHECK(log->events().empty());
+    CHECK(disk->write(7, pattern_block(7, 2)).code() == ErrorCode::kIoError);
+  } else {
+    CHECK(out == pattern_block(7, 1));
+  }
+
+  // Everything else still works, and the session commits.
+  for (uint64_t lba = 8; lba < 64; ++lba) {
+    REQUIRE_OK(disk->read(lba, out));
+    REQUIRE(out == pattern_block(lba, 1));
+  }
+  REQUIRE_OK(disk->write(100, pattern_block(100, 1)));
+  REQUIRE_OK(disk->commit());
+  disk.reset();
+
+  auto reopened = open_oram(*store, 0);
+  auto report = reopened->verify();
+  REQUIRE_OK(report);
+  INFO((report->failures.empty() ? std::string() : report->failures.front()));
+  CHECK(report->ok());
+  for (uint64_t lba = 0; lba < 64; ++lba) {
+    REQUIRE_OK(reopened->read(lba, out));
+    REQUIRE(out == pattern_block(lba, 1));
+  }
+  REQUIRE_OK(reopened->read(100, out));
+  CHECK(out == pattern_block(100, 1));
 }

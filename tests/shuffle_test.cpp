@@ -128,7 +128,7 @@ TEST_CASE("the chi-square check does catch a placement that depends on the logic
 namespace {
 struct Counter final : oram::RandomSource {
   uint64_t next = 0;
-  uint64_t uniform(uint64_t bound) override { return next++ % bound; }
+  std::optional<uint64_t> uniform(uint64_t bound) override { return next++ % bound; }
 };
 struct Bits final : oram::FreeSlotOracle {
   std::vector<uint8_t> used;

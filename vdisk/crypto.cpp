@@ -10,6 +10,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstring>
 #include <limits>
@@ -146,7 +147,34 @@ void SecretBytes::truncate(size_t size) {
 
 // ---- Randomness, comparison, hashing -------------------------------------------------------
 
+namespace {
+// ScopedRandomFailure's state: -1 when inactive, else the successes left before failing.
+std::atomic<int64_t> g_random_successes_left{-1};
+std::atomic<uint64_t> g_random_failures{0};
+
+bool injected_random_failure() {
+  int64_t left = g_random_successes_left.load();
+  while (left >= 0) {
+    if (left == 0) {
+      ++g_random_failures;
+      return true;
+    }
+    if (g_random_successes_left.compare_exchange_weak(left, left - 1)) return false;
+  }
+  return false;
+}
+}  // namespace
+
+ScopedRandomFailure::ScopedRandomFailure(uint64_t successes) {
+  g_random_failures = 0;
+  g_random_successes_left = static_cast<int64_t>(std::min<uint64_t>(successes, INT64_MAX));
+}
+ScopedRandomFailure::~ScopedRandomFailure() { g_random_successes_left = -1; }
+uint64_t ScopedRandomFailure::failures() const { return g_random_failures.load(); }
+
 Status random_bytes(std::span<uint8_t> out) {
+  if (injected_random_failure())
+    return Status(ErrorCode::kInternal, "RAND_bytes failed (injected by ScopedRandomFailure)");
   constexpr size_t kChunk = 1 << 30;
   while (!out.empty()) {
     size_t n = std::min(out.size(), kChunk);

@@ -18,24 +18,25 @@ constexpr size_t kBudgetCheckEvery = 1024;  // blocks between budget checks in l
 
 // ---- CsprngSource / WriteBatch -------------------------------------------------------------
 
-uint64_t CsprngSource::next64() {
+std::optional<uint64_t> CsprngSource::next64() {
   if (used_ == buffer_.size()) {
     std::span<uint8_t> bytes(reinterpret_cast<uint8_t*>(buffer_.data()), sizeof(buffer_));
-    Status s = crypto::random_bytes(bytes);
-    assert(s.ok() && "RAND_bytes failed");  // an OpenSSL DRBG failure is not recoverable here
-    (void)s;
+    // Fail closed: on a RAND_bytes failure no value is produced (the buffer stays marked empty,
+    // so nothing it held, old or partly written, is ever used).
+    if (!crypto::random_bytes(bytes).ok()) return std::nullopt;
     used_ = 0;
   }
   return buffer_[used_++];
 }
 
-uint64_t CsprngSource::uniform(uint64_t bound) {
-  assert(bound > 0);
+std::optional<uint64_t> CsprngSource::uniform(uint64_t bound) {
+  if (bound <= 1) return 0;
   // Rejection sampling: unbiased.
   const uint64_t limit = UINT64_MAX - (UINT64_MAX % bound);
   for (;;) {
-    uint64_t x = next64();
-    if (x < limit) return x % bound;
+    auto x = next64();
+    if (!x) return std::nullopt;
+    if (*x < limit) return *x % bound;
   }
 }
 

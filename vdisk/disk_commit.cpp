@@ -106,6 +106,8 @@ Status DiskImpl::allocate(uint64_t n, std::vector<uint64_t>& slots) {
   switch (oram::choose_free_slots(oracle, random_, n, slots)) {
     case oram::PlacementResult::kOk: break;
     case oram::PlacementResult::kError: return oracle.error;
+    case oram::PlacementResult::kRandomFailed:
+      return Status(ErrorCode::kInternal, "the CSPRNG failed while choosing slots; nothing was written");
     case oram::PlacementResult::kNotEnoughFree:
       return Status(ErrorCode::kCorrupt, "allocation bitmap has fewer free slots than the superblock's count");
   }

@@ -19,13 +19,14 @@
 
 namespace vdisk {
 
-// Uniform random numbers from OpenSSL's CSPRNG, buffered.
+// Uniform random numbers from OpenSSL's CSPRNG, buffered. A RAND_bytes failure yields
+// std::nullopt (in every build) and is reported again by every later call until a refill succeeds.
 class CsprngSource final : public oram::RandomSource {
  public:
-  uint64_t uniform(uint64_t bound) override;
+  std::optional<uint64_t> uniform(uint64_t bound) override;
 
  private:
-  uint64_t next64();
+  std::optional<uint64_t> next64();
   std::array<uint64_t, 512> buffer_{};
   size_t used_ = buffer_.size();
 };

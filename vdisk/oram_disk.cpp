@@ -38,13 +38,26 @@ Status OramDisk::check_usable(bool writing) const {
 }
 
 Status OramDisk::access_failed() {
-  // A path that fails to authenticate changes nothing (PathOram stops before touching its state):
-  // the error is returned and the disk stays usable, as for a damaged block in shuffle mode.
-  if (oram_->error().empty() && tree_->last_failure_was_read()) return tree_->status();
-  Status s = !tree_->status().ok() ? tree_->status()
-                                   : Status(ErrorCode::kCorrupt, "ORAM state is inconsistent: " + oram_->error());
-  failed_ = s;
-  return s.with_context(fmt::format("ORAM access failed; the image still holds commit {}", committed_.sequence));
+  using Failure = oram::PathOram::Failure;
+  const std::string context = fmt::format("ORAM access failed; the image still holds commit {}", committed_.sequence);
+  switch (oram_->failure()) {
+    case Failure::kRead:
+      // The path failed to read or authenticate. PathOram changed nothing but the requested
+      // block's position (remapped, the block displaced): the disk stays usable, as for a damaged
+      // block in shuffle mode, and that block is unavailable until the next open.
+      return tree_->status();
+    case Failure::kUnavailable: return Status(ErrorCode::kIoError, oram_->error());
+    case Failure::kRandom: failed_ = Status(ErrorCode::kInternal, oram_->error()); break;
+    case Failure::kWrite: failed_ = tree_->status(); break;
+    case Failure::kNone:  // a storage failure outside PathOram (read-only reads)
+      failed_ = !tree_->status().ok() ? tree_->status() : Status(ErrorCode::kInternal, "ORAM access failed");
+      break;
+    case Failure::kInconsistent:
+    case Failure::kStashOverflow:
+      failed_ = Status(ErrorCode::kCorrupt, "ORAM state is inconsistent: " + oram_->error());
+      break;
+  }
+  return failed_.with_context(context);
 }
 
 Status OramDisk::access(oram::PathOram::Op op, uint64_t lba, std::span<const uint8_t> in, std::span<uint8_t> out) {
@@ -58,7 +71,12 @@ Status OramDisk::read_only_read(uint64_t lba, std::span<uint8_t> out) {
   const uint8_t* stashed = oram_->stash_find(lba);
   if (hit != ro_index_.end() || stashed != nullptr) {
     // Already in memory: the host must still see one path, to a leaf never shown for this block.
-    if (!tree_->read_path(random_.uniform(oram_->leaf_count()), ro_path_)) return access_failed();
+    const auto leaf = random_.uniform(oram_->leaf_count());
+    if (!leaf) {
+      failed_ = Status(ErrorCode::kInternal, "the random source failed; nothing was read");
+      return failed_;
+    }
+    if (!tree_->read_path(*leaf, ro_path_)) return tree_->status();
     if (hit != ro_index_.end()) {
       std::memcpy(out.data(), hit->second->second.data(), kBlockSize);
       ro_blocks_.splice(ro_blocks_.begin(), ro_blocks_, hit->second);
@@ -67,8 +85,8 @@ Status OramDisk::read_only_read(uint64_t lba, std::span<uint8_t> out) {
     }
     return Status::Ok();
   }
-  const uint64_t leaf = oram_->positions()[lba] & ~oram::PathOram::kPresentBit;
-  if (!tree_->read_path(leaf, ro_path_)) return access_failed();
+  const uint64_t leaf = oram_->leaf_of(lba);
+  if (!tree_->read_path(leaf, ro_path_)) return tree_->status();
   std::memset(out.data(), 0, kBlockSize);
   if (oram_->present(lba)) {
     bool found = false;
@@ -144,7 +162,7 @@ Status OramDisk::commit_locked() {
   state.sequence = next_commit_sequence(committed_.sequence, committed_.other_sequence);
   state.root = tree_->root();
   state.committed = tree_->next_committed();
-  state.positions = oram_->positions();
+  state.positions = oram_->persistent_positions();
   for (size_t i = 0; i < oram_->stash_size(); ++i) {
     state.stash_ids.push_back(oram_->stash_id(i));
     auto d = oram_->stash_data(i);

@@ -95,7 +95,9 @@ Result<std::unique_ptr<Disk>> OramDisk::format_new(std::unique_ptr<BlockStore> s
   empty.committed.assign(header.oram.bitmap_bytes(), 0);
   auto disk = std::unique_ptr<OramDisk>(
       new OramDisk(std::move(store), std::move(header), std::move(keys), options, none, std::move(empty)));
-  // Positions start uniformly random (PathOram's constructor); nothing is present.
+  // Positions start uniformly random; nothing is present.
+  if (!disk->oram_->randomize_positions())
+    return Status(ErrorCode::kInternal, disk->oram_->error() + "; the image was not formatted");
   disk->changed_ = true;
   disk->committed_.sessions = 1;
   std::lock_guard lock(disk->mu_);

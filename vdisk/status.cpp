@@ -1,6 +1,8 @@
 #include "vdisk/status.h"
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 
 namespace vdisk {
 
@@ -61,5 +63,21 @@ int Status::error_number() const {
   }
   return EIO;
 }
+
+namespace detail {
+
+void result_value_of_error(const Status& status) {
+  std::fprintf(stderr, "vdisk: Result::value() called on an error (%.*s): %s\n",
+               static_cast<int>(error_code_name(status.code()).size()), error_code_name(status.code()).data(),
+               status.message().c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+
+Status ok_status_without_value() {
+  return Status(ErrorCode::kInternal, "internal error: a Result was made from an OK status without a value");
+}
+
+}  // namespace detail
 
 }  // namespace vdisk

@@ -77,8 +77,22 @@ class SecretBytes {
   std::vector<uint8_t> data_;
 };
 
-// Fills `out` from the OS CSPRNG. kInternal if OpenSSL's RAND_bytes fails.
+// Fills `out` from the OS CSPRNG. kInternal if OpenSSL's RAND_bytes fails; callers fail the
+// operation that needed the bytes (nothing is written that depends on them).
 Status random_bytes(std::span<uint8_t> out);
+
+// Test seam for the failure path above: while an instance lives, random_bytes succeeds
+// `successes` more times and then fails (kInternal, as a RAND_bytes failure) until the instance is
+// destroyed. Process-wide; one instance at a time. It can only make randomness fail, never
+// change the bytes it returns.
+class ScopedRandomFailure {
+ public:
+  explicit ScopedRandomFailure(uint64_t successes = 0);
+  ~ScopedRandomFailure();
+  ScopedRandomFailure(const ScopedRandomFailure&) = delete;
+  ScopedRandomFailure& operator=(const ScopedRandomFailure&) = delete;
+  uint64_t failures() const;  // calls refused so far
+};
 
 // Constant-time equality of two byte strings of the same length (CRYPTO_memcmp). Different
 // lengths compare unequal (the length itself is not secret).

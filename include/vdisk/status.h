@@ -68,28 +68,40 @@ class [[nodiscard]] Status {
   int errno_ = 0;  // 0: derive from code_
 };
 
-// Result<T>: either a value or a non-OK Status. Accessing value() of an error asserts.
+namespace detail {
+// Prints "vdisk: Result::value() called on an error: <message>" to stderr and aborts. Called in
+// every build (never compiled out): reading the value of a failed Result is a programming error,
+// and continuing would act on data that does not exist.
+[[noreturn]] void result_value_of_error(const Status& status);
+// The Status a Result holds when it was constructed from an OK Status without a value (a
+// programming error that is reported as kInternal rather than ignored).
+Status ok_status_without_value();
+}  // namespace detail
+
+// Result<T>: either a value or a non-OK Status. value() (and * and ->) of an error aborts the
+// process with the error's message, in every build: check ok() first.
 template <typename T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  Result(Status status) : status_(std::move(status)) {  // NOLINT(google-explicit-constructor)
-    assert(!status_.ok() && "Result constructed from an OK status without a value");
-  }
-  Result(ErrorCode code, std::string message) : status_(code, std::move(message)) {}
+  // From an error. An OK status (a bug: a Result must hold a value or an error) becomes kInternal.
+  Result(Status status)  // NOLINT(google-explicit-constructor)
+      : status_(status.ok() ? detail::ok_status_without_value() : std::move(status)) {}
+  Result(ErrorCode code, std::string message)
+      : status_(code == ErrorCode::kOk ? detail::ok_status_without_value() : Status(code, std::move(message))) {}
 
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
   T& value() & {
-    assert(ok());
+    if (!ok()) detail::result_value_of_error(status_);
     return *value_;
   }
   const T& value() const& {
-    assert(ok());
+    if (!ok()) detail::result_value_of_error(status_);
     return *value_;
   }
   T&& value() && {
-    assert(ok());
+    if (!ok()) detail::result_value_of_error(status_);
     return std::move(*value_);
   }
   T* operator->() { return &value(); }
