@@ -1,5 +1,6 @@
 #include "oram/shuffle_placement.h"
 
+#include <bit>
 #include <utility>
 
 namespace vdisk::oram {
@@ -13,35 +14,58 @@ bool shuffle_in_place(std::vector<uint64_t>& values, RandomSource& random) {
   return true;
 }
 
+namespace {
+
+// One slot, uniform over the oracle's free slots (see the header).
+PlacementResult draw_one(FreeSlotOracle& oracle, RandomSource& random, uint64_t* slot) {
+  const uint64_t total = oracle.slot_count();
+  for (unsigned probe = 0; probe < kProbesPerSlot; ++probe) {
+    const auto candidate = random.uniform(total);
+    if (!candidate) return PlacementResult::kRandomFailed;
+    switch (oracle.probe(*candidate)) {
+      case FreeSlotOracle::Probe::kError: return PlacementResult::kError;
+      case FreeSlotOracle::Probe::kTaken: continue;
+      case FreeSlotOracle::Probe::kFree: *slot = *candidate; return PlacementResult::kOk;
+    }
+  }
+  const auto rank = random.uniform(oracle.free_count());
+  if (!rank) return PlacementResult::kRandomFailed;
+  return oracle.select(*rank, slot) ? PlacementResult::kOk : PlacementResult::kError;
+}
+
+}  // namespace
+
 PlacementResult choose_free_slots(FreeSlotOracle& oracle, RandomSource& random, uint64_t n,
                                   std::vector<uint64_t>& out) {
   out.clear();
   if (n == 0) return PlacementResult::kOk;
-  const uint64_t total = oracle.slot_count();
-  if (total == 0 || n > total) return PlacementResult::kNotEnoughFree;
+  if (oracle.slot_count() == 0 || n > oracle.free_count()) return PlacementResult::kNotEnoughFree;
   out.reserve(n);
-  const auto drawn = random.uniform(total);
-  if (!drawn) return PlacementResult::kRandomFailed;
-  const uint64_t start = *drawn;
-  // Two passes: [start, total) then [0, start).
-  const uint64_t ranges[2][2] = {{start, total}, {0, start}};
-  for (const auto& range : ranges) {
-    uint64_t pos = range[0];
-    while (out.size() < n && pos < range[1]) {
-      uint64_t slot = 0;
-      switch (oracle.find_free(pos, range[1], &slot)) {
-        case FreeSlotOracle::Find::kError: return PlacementResult::kError;
-        case FreeSlotOracle::Find::kNone: pos = range[1]; break;
-        case FreeSlotOracle::Find::kFound:
-          out.push_back(slot);
-          pos = slot + 1;
-          break;
-      }
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t slot = 0;
+    const PlacementResult drawn = draw_one(oracle, random, &slot);
+    if (drawn != PlacementResult::kOk) return drawn;
+    if (!oracle.take(slot)) return PlacementResult::kError;
+    out.push_back(slot);
+  }
+  return PlacementResult::kOk;
+}
+
+uint64_t padded_count(uint64_t n, PaddingPolicy policy) {
+  if (n <= 1) return n;
+  switch (policy) {
+    case PaddingPolicy::kNone: return n;
+    case PaddingPolicy::kPow2: return std::bit_ceil(n);
+    case PaddingPolicy::kPadme: {
+      // E = floor(log2 n), S = floor(log2 E) + 1; clear the E - S low bits, rounding up.
+      const uint64_t e = static_cast<uint64_t>(std::bit_width(n) - 1);
+      const uint64_t s = static_cast<uint64_t>(std::bit_width(e));
+      const uint64_t z = e - s;
+      const uint64_t mask = (uint64_t{1} << z) - 1;
+      return (n + mask) & ~mask;
     }
   }
-  if (out.size() < n) return PlacementResult::kNotEnoughFree;
-  if (!shuffle_in_place(out, random)) return PlacementResult::kRandomFailed;
-  return PlacementResult::kOk;
+  return n;
 }
 
 }  // namespace vdisk::oram

@@ -1,10 +1,13 @@
 // Shuffle placement: where a commit's blocks go. Pure logic over two small interfaces, no I/O.
 //
-// A commit (or an early spill) needs n free slots. choose_free_slots() draws a start position
-// uniformly at random, takes the first n free slots at or after it (wrapping around), and then
-// permutes them uniformly, so which slot receives which block is independent of the blocks'
-// logical addresses. The host learns only that n slots were written together (see docs/DESIGN.md,
-// "What shuffle mode hides").
+// A commit (or an early spill) needs n free slots. choose_free_slots() draws them one at a time,
+// each uniformly at random among the slots still free: first by rejection sampling (a few probes
+// of uniformly random slots, keeping the first free one), and only if every probe hits a slot in
+// use, by selecting the free slot of a uniformly random rank. Either way each draw is uniform over
+// the free slots, so the n slots are a uniform sample without replacement of the free slots, in
+// a uniformly random order, independent of the blocks' logical addresses and of where their
+// earlier versions lived. Live slots are never scanned past or skipped in order, so the written
+// slots say nothing about which slots are live (see docs/DESIGN.md, "What shuffle mode hides").
 #pragma once
 
 #include <cstddef>
@@ -24,26 +27,46 @@ class RandomSource {
   [[nodiscard]] virtual std::optional<uint64_t> uniform(uint64_t bound) = 0;
 };
 
-// The free-slot state the placement reads. Slots are numbered [0, slot_count()).
+// The free-slot state a placement reads and updates. Slots are numbered [0, slot_count()).
+// Failures (the state could not be read) are reported by returning kError / false; the
+// implementation keeps the reason.
 class FreeSlotOracle {
  public:
   virtual ~FreeSlotOracle() = default;
   virtual uint64_t slot_count() const = 0;
-  enum class Find { kFound, kNone, kError };
-  // The first free slot in [from, end) into *slot. kError if the state could not be read (the
-  // implementation keeps the reason).
-  virtual Find find_free(uint64_t from, uint64_t end, uint64_t* slot) = 0;
+  // Slots that may be chosen now: free, and not taken by this placement.
+  virtual uint64_t free_count() const = 0;
+  enum class Probe { kFree, kTaken, kError };
+  virtual Probe probe(uint64_t slot) = 0;
+  // The free slot of rank `rank` (0-based, in slot order) among the free_count() free slots.
+  virtual bool select(uint64_t rank, uint64_t* slot) = 0;
+  // Takes a free slot (probed or selected) out of the free set for the rest of this placement.
+  virtual bool take(uint64_t slot) = 0;
 };
 
 // kError: the oracle failed (it keeps the reason); kRandomFailed: the random source failed.
 enum class PlacementResult { kOk, kNotEnoughFree, kError, kRandomFailed };
 
-// Chooses `n` distinct free slots as described above into `out` (replacing its content).
-// kNotEnoughFree if fewer than n slots are free (out is then unspecified).
+// Rejection-sampling probes per slot before falling back to a rank selection. With a fraction f
+// of the slots free, a draw falls back with probability (1-f)^kProbesPerSlot.
+inline constexpr unsigned kProbesPerSlot = 8;
+
+// Chooses `n` distinct free slots as described above into `out` (replacing its content), taking
+// each from the oracle. kNotEnoughFree if fewer than n slots are free (nothing taken). On kError
+// or kRandomFailed, `out` holds the slots taken so far.
 PlacementResult choose_free_slots(FreeSlotOracle& oracle, RandomSource& random, uint64_t n,
                                   std::vector<uint64_t>& out);
 
 // Fisher-Yates shuffle driven by `random`. false if the source failed (values then in some order).
 [[nodiscard]] bool shuffle_in_place(std::vector<uint64_t>& values, RandomSource& random);
+
+// The write count a batch of n blocks is padded to (docs/DESIGN.md, "Commit padding"). The values
+// are those of format::CommitPadding (the header's encoding).
+enum class PaddingPolicy : uint32_t {
+  kNone = 0,    // n itself
+  kPow2 = 1,    // the next power of two: at most 2x, about log2(log2(n)) bits revealed
+  kPadme = 2,   // Padme (Nikitin et al., PETS 2019): at most 12% more, O(log log n) bits revealed
+};
+uint64_t padded_count(uint64_t n, PaddingPolicy policy);
 
 }  // namespace vdisk::oram

@@ -33,6 +33,7 @@ TEST_CASE("write the golden image for format version 1", "[.golden-writer]") {
   REQUIRE_OK(store);
   CreateOptions o;
   o.capacity_blocks = kGoldenCapacity;
+  o.commit_padding = format::CommitPadding::kNone;  // version 1 has no padding field
   auto disk = Disk::create(std::move(store).value(), *key, o);
   REQUIRE_OK(disk);
   for (uint64_t lba = 0; lba < 6; ++lba) REQUIRE_OK((*disk)->write(lba, pattern_block(lba, 1)));
@@ -69,6 +70,75 @@ TEST_CASE("the format version 1 golden image opens, verifies and reads back exac
   REQUIRE_OK(report);
   CHECK(report->ok());
   CHECK(report->data_blocks == 5);
+}
+
+// ---- Format version 3: shuffle mode with commit padding (pow2), the same content -----------
+namespace {
+std::string golden_v3_dir() { return vdisk::test::source_dir() + "/tests/golden/v3"; }
+}  // namespace
+
+TEST_CASE("write the golden image for format version 3 (commit padding)", "[.golden-writer]") {
+  if (std::getenv("VDISK_WRITE_GOLDEN") == nullptr) return;
+  auto key = key_from_file(golden_v3_dir() + "/key.hex");
+  REQUIRE_OK(key);
+  CreateOptions o;
+  o.capacity_blocks = kGoldenCapacity;
+  o.commit_padding = format::CommitPadding::kPow2;
+  auto store = create_file_store(golden_v3_dir() + "/image.vdisk", Disk::image_slots(o).value(), true);
+  REQUIRE_OK(store);
+  auto disk = Disk::create(std::move(store).value(), *key, o);
+  REQUIRE_OK(disk);
+  for (uint64_t lba = 0; lba < 6; ++lba) REQUIRE_OK((*disk)->write(lba, pattern_block(lba, 1)));
+  REQUIRE_OK((*disk)->commit());
+  REQUIRE_OK((*disk)->write(3, pattern_block(3, 2)));
+  REQUIRE_OK((*disk)->trim(5, 1));
+  REQUIRE_OK((*disk)->commit());
+}
+
+TEST_CASE("the format version 3 golden image opens, verifies, reads back and keeps padding", "[golden]") {
+  auto key = key_from_file(golden_v3_dir() + "/key.hex");
+  REQUIRE_OK(key);
+  vdisk::test::TempDir tmp;
+  const std::string copy = tmp.file("golden.vdisk");
+  std::filesystem::copy_file(golden_v3_dir() + "/image.vdisk", copy);
+  {
+    auto store = open_file_store(copy, OpenMode::kReadOnly);
+    REQUIRE_OK(store);
+    auto header = read_public_header(**store);
+    REQUIRE_OK(header);
+    CHECK(header->format_version == 3);
+    CHECK(header->commit_padding == format::CommitPadding::kPow2);
+    CHECK(header->geometry.capacity_blocks == kGoldenCapacity);
+    OpenOptions ro;
+    ro.read_only = true;
+    auto disk = Disk::open(std::move(store).value(), *key, ro);
+    REQUIRE_OK(disk);
+    CHECK((*disk)->info().sequence == 3);
+    for (uint64_t lba = 0; lba < kGoldenCapacity; ++lba) {
+      std::vector<uint8_t> b(kBlockSize);
+      REQUIRE_OK((*disk)->read(lba, b));
+      CHECK(b == expected(lba));
+    }
+    auto report = (*disk)->verify();
+    REQUIRE_OK(report);
+    CHECK(report->ok());
+    CHECK(report->data_blocks == 5);
+  }
+  // Writable: a new commit is padded to a power of two and the copy still verifies.
+  auto store = open_file_store(copy, OpenMode::kReadWrite);
+  REQUIRE_OK(store);
+  auto disk = Disk::open(std::move(store).value(), *key, {});
+  REQUIRE_OK(disk);
+  REQUIRE_OK((*disk)->write(7, pattern_block(7, 3)));
+  REQUIRE_OK((*disk)->commit());
+  const auto stats = (*disk)->cache_stats();
+  CHECK(stats.batches == 1);
+  const uint64_t written = stats.batch_blocks + stats.padding_blocks;
+  CHECK((written & (written - 1)) == 0);
+  CHECK(stats.padding_blocks > 0);
+  auto report = (*disk)->verify();
+  REQUIRE_OK(report);
+  CHECK(report->ok());
 }
 
 // ---- Format version 2: an ORAM-mode image with the same content ----------------------------

@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <optional>
+#include <random>
 #include <set>
 
 #include "oram/shuffle_placement.h"
@@ -126,34 +128,160 @@ TEST_CASE("the chi-square check does catch a placement that depends on the logic
 }
 
 namespace {
-struct Counter final : oram::RandomSource {
-  uint64_t next = 0;
-  std::optional<uint64_t> uniform(uint64_t bound) override { return next++ % bound; }
-};
-struct Bits final : oram::FreeSlotOracle {
-  std::vector<uint8_t> used;
-  uint64_t slot_count() const override { return used.size(); }
-  Find find_free(uint64_t from, uint64_t end, uint64_t* slot) override {
-    for (uint64_t i = from; i < end; ++i)
-      if (!used[i]) {
-        *slot = i;
-        return Find::kFound;
-      }
-    return Find::kNone;
+struct Seeded final : oram::RandomSource {
+  std::mt19937_64 rng;
+  explicit Seeded(uint64_t seed) : rng(seed) {}
+  std::optional<uint64_t> uniform(uint64_t bound) override {
+    return bound == 0 ? 0 : std::uniform_int_distribution<uint64_t>(0, bound - 1)(rng);
   }
 };
+// A free-slot map in memory that counts how each slot was found.
+struct Bits final : oram::FreeSlotOracle {
+  std::vector<uint8_t> used;
+  uint64_t free = 0, probes = 0, selects = 0;
+  explicit Bits(std::vector<uint8_t> u) : used(std::move(u)) {
+    for (uint8_t b : used) free += b == 0;
+  }
+  uint64_t slot_count() const override { return used.size(); }
+  uint64_t free_count() const override { return free; }
+  Probe probe(uint64_t slot) override {
+    ++probes;
+    return used.at(slot) ? Probe::kTaken : Probe::kFree;
+  }
+  bool select(uint64_t rank, uint64_t* slot) override {
+    ++selects;
+    for (uint64_t i = 0; i < used.size(); ++i)
+      if (!used[i] && rank-- == 0) {
+        *slot = i;
+        return true;
+      }
+    return false;
+  }
+  bool take(uint64_t slot) override {
+    if (used.at(slot)) return false;
+    used[slot] = 1;
+    --free;
+    return true;
+  }
+};
+
+// Chi-square critical value for `dof` degrees of freedom at p = 1e-6 (Wilson-Hilferty).
+double chi_square_critical_1e6(double dof) {
+  const double z = 4.753;
+  const double t = 1 - 2 / (9 * dof) + z * std::sqrt(2 / (9 * dof));
+  return dof * t * t * t;
+}
+
+// Draws n slots `trials` times from the same map; returns how often each slot was drawn.
+std::vector<uint64_t> draw_counts(const std::vector<uint8_t>& used, uint64_t n, int trials, uint64_t* selects) {
+  std::vector<uint64_t> counts(used.size(), 0);
+  Seeded rnd(7);
+  for (int t = 0; t < trials; ++t) {
+    Bits bits(used);
+    std::vector<uint64_t> out;
+    REQUIRE(oram::choose_free_slots(bits, rnd, n, out) == oram::PlacementResult::kOk);
+    REQUIRE(out.size() == n);
+    REQUIRE(std::set<uint64_t>(out.begin(), out.end()).size() == n);  // distinct
+    for (uint64_t s : out) {
+      REQUIRE(used[s] == 0);  // free before the draw
+      ++counts[s];
+    }
+    *selects += bits.selects;
+  }
+  return counts;
+}
+
+double chi_square_over_free(const std::vector<uint8_t>& used, const std::vector<uint64_t>& counts, double* dof) {
+  std::vector<uint64_t> free_counts;
+  for (size_t i = 0; i < used.size(); ++i)
+    if (!used[i]) free_counts.push_back(counts[i]);
+  *dof = static_cast<double>(free_counts.size() - 1);
+  return chi_square_uniform(free_counts);
+}
 }  // namespace
 
-TEST_CASE("choose_free_slots takes distinct free slots, wraps around, and reports shortage", "[shuffle]") {
-  Bits bits;
-  bits.used = {1, 0, 1, 0, 0, 1, 1, 0};
-  Counter rnd;
-  rnd.next = 6;  // start at slot 6
+// Security review, issue 17 item 2: the old placement took the first free slots after a random
+// start, so slots just past a run of live slots were far more likely, and a commit's slots were a
+// dense run with holes exactly at live slots. Each draw must be uniform over the free slots.
+TEST_CASE("choose_free_slots draws distinct free slots, each uniform over the free slots", "[shuffle]") {
+  // Live slots in runs of different lengths: a scan from a random start favours the free slot
+  // after each long run.
+  std::vector<uint8_t> used(96, 0);
+  for (size_t i = 10; i < 40; ++i) used[i] = 1;
+  for (size_t i = 50; i < 52; ++i) used[i] = 1;
+  for (size_t i = 60; i < 90; i += 3) used[i] = 1;
+  uint64_t selects = 0;
+  double dof = 0;
+  const auto counts = draw_counts(used, 6, 20000, &selects);
+  const double chi = chi_square_over_free(used, counts, &dof);
+  INFO("chi-square " << chi << " with " << dof << " dof, critical " << chi_square_critical_1e6(dof));
+  CHECK(chi < chi_square_critical_1e6(dof));
+
+  // Few free slots: most draws fall back to rank selection, still uniform.
+  std::vector<uint8_t> sparse(4096, 1);
+  for (size_t i : {3u, 4u, 5u, 700u, 701u, 2048u, 4000u, 4001u, 4002u, 4003u, 4095u}) sparse[i] = 0;
+  selects = 0;
+  const auto sparse_counts = draw_counts(sparse, 3, 20000, &selects);
+  const double chi_sparse = chi_square_over_free(sparse, sparse_counts, &dof);
+  INFO("sparse: chi-square " << chi_sparse << " with " << dof << " dof; " << selects << " rank selections");
+  CHECK(chi_sparse < chi_square_critical_1e6(dof));
+  CHECK(selects > 50000);  // the fallback did the work
+
+  Bits bits(used);
+  Seeded rnd(1);
   std::vector<uint64_t> out;
-  REQUIRE(oram::choose_free_slots(bits, rnd, 3, out) == oram::PlacementResult::kOk);
-  std::set<uint64_t> got(out.begin(), out.end());
-  CHECK(got == std::set<uint64_t>{7, 1, 3});
-  CHECK(oram::choose_free_slots(bits, rnd, 5, out) == oram::PlacementResult::kNotEnoughFree);
+  CHECK(oram::choose_free_slots(bits, rnd, bits.free + 1, out) == oram::PlacementResult::kNotEnoughFree);
   CHECK(oram::choose_free_slots(bits, rnd, 0, out) == oram::PlacementResult::kOk);
   CHECK(out.empty());
+  const uint64_t all = bits.free;
+  REQUIRE(oram::choose_free_slots(bits, rnd, all, out) == oram::PlacementResult::kOk);  // every free slot
+  CHECK(bits.free == 0);
+}
+
+TEST_CASE("the chi-square over free slots catches a scan-from-a-random-start placement", "[shuffle]") {
+  // Guard against a test that cannot fail: the old algorithm, simulated, is rejected.
+  std::vector<uint8_t> used(96, 0);
+  for (size_t i = 10; i < 40; ++i) used[i] = 1;
+  std::vector<uint64_t> counts(used.size(), 0);
+  std::mt19937_64 rng(3);
+  for (int t = 0; t < 20000; ++t) {
+    uint64_t pos = rng() % used.size();
+    for (int taken = 0; taken < 6; pos = (pos + 1) % used.size())
+      if (!used[pos]) {
+        ++counts[pos];
+        ++taken;
+      }
+  }
+  double dof = 0;
+  const double chi = chi_square_over_free(used, counts, &dof);
+  CHECK(chi > chi_square_critical_1e6(dof));
+}
+
+TEST_CASE("padded_count: the size classes of write batches", "[shuffle][padding]") {
+  using oram::PaddingPolicy;
+  CHECK(oram::padded_count(0, PaddingPolicy::kPow2) == 0);
+  CHECK(oram::padded_count(1, PaddingPolicy::kPow2) == 1);
+  CHECK(oram::padded_count(5, PaddingPolicy::kPow2) == 8);
+  CHECK(oram::padded_count(1025, PaddingPolicy::kPow2) == 2048);
+  CHECK(oram::padded_count(1024, PaddingPolicy::kPow2) == 1024);
+  CHECK(oram::padded_count(1025, PaddingPolicy::kNone) == 1025);
+  // Padme: 9 -> 10 (E=3, S=2, 1 low bit cleared), 1000 -> 1024 (E=9, S=4: 5 bits), 1025 -> 1088.
+  CHECK(oram::padded_count(9, PaddingPolicy::kPadme) == 10);
+  CHECK(oram::padded_count(1000, PaddingPolicy::kPadme) == 1024);
+  CHECK(oram::padded_count(1025, PaddingPolicy::kPadme) == 1088);
+  for (uint64_t n = 1; n < 100000; n += 7) {
+    const uint64_t pow2 = oram::padded_count(n, PaddingPolicy::kPow2), padme = oram::padded_count(n, PaddingPolicy::kPadme);
+    REQUIRE(pow2 >= n);
+    REQUIRE(pow2 < 2 * n);
+    REQUIRE(padme >= n);
+    REQUIRE(static_cast<double>(padme) <= 1.12 * static_cast<double>(n) + 1);
+  }
+  // Classes per octave [2^16, 2^17): pow2 one, Padme 32 (so it reveals 5 more bits there).
+  std::set<uint64_t> pow2_classes, padme_classes;
+  for (uint64_t n = uint64_t{1} << 16; n < (uint64_t{1} << 17); ++n) {
+    pow2_classes.insert(oram::padded_count(n, PaddingPolicy::kPow2));
+    padme_classes.insert(oram::padded_count(n, PaddingPolicy::kPadme));
+  }
+  CHECK(pow2_classes.size() == 2);  // 2^16 itself, and 2^17
+  CHECK(padme_classes.size() == 33);  // 32 in the octave, and 2^17
 }

@@ -1,7 +1,8 @@
 // vdisk-create: sizes and creates a vdisk image.
 //
 //   vdisk-create IMAGE (--capacity SIZE | --image-size SIZE) [--mode shuffle|oram] [--spare PERCENT]
-//                [--bucket-size Z] [--dry-run] [--json] [--force] [--kdf-cost LOG2N] KEY
+//                [--bucket-size Z] [--commit-padding pow2|padme|none] [--dry-run] [--json] [--force]
+//                [--kdf-cost LOG2N] KEY
 //
 // The image is written in full with random bytes (G5) before the header and superblocks, so
 // used and unused slots look alike. An existing file is never formatted without --force (G4).
@@ -18,6 +19,7 @@
 #include <cstring>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "common/exit_codes.h"
@@ -49,6 +51,8 @@ struct CreateArgs {
   bool spare_given = false;
   uint32_t bucket_blocks = format::kMinOramBucketBlocks;
   bool bucket_given = false;
+  std::string commit_padding = "pow2";
+  bool padding_given = false;
   bool dry_run = false;
   bool json = false;
   bool force = false;
@@ -65,6 +69,7 @@ struct Plan {
   format::Geometry geometry;     // shuffle mode
   format::OramGeometry oram;     // ORAM mode
   double spare_fraction = format::kDefaultSpareFraction;
+  format::CommitPadding commit_padding = format::kDefaultCommitPadding;  // shuffle mode
   bool from_capacity = true;
   uint64_t requested_bytes = 0;  // the SIZE as given
 
@@ -122,8 +127,15 @@ Result<double> parse_spare_percent(std::string_view text) {
   return value / 100.0;
 }
 
+std::optional<format::CommitPadding> parse_commit_padding(std::string_view name) {
+  for (auto p : {format::CommitPadding::kPow2, format::CommitPadding::kPadme, format::CommitPadding::kNone})
+    if (name == format::commit_padding_name(p)) return p;
+  return std::nullopt;
+}
+
 Result<Plan> make_plan(const CreateArgs& args) {
   Plan plan;
+  plan.commit_padding = parse_commit_padding(args.commit_padding).value_or(format::kDefaultCommitPadding);
   if (args.spare_given) {
     VDISK_ASSIGN_OR_RETURN(plan.spare_fraction, parse_spare_percent(args.spare));
   }
@@ -191,10 +203,12 @@ Status check_free_space(const std::string& path, uint64_t image_bytes, uint64_t 
 void print_plan_text(const CreateArgs& args, const Plan& plan) {
   std::cout << fmt::format("{} {} ({} mode, {}-byte blocks){}\n", args.dry_run ? "Layout for" : "Creating",
                            args.image, args.mode, kBlockSize, args.dry_run ? " -- dry run, nothing written" : "");
-  if (plan.mode == format::Mode::kOram)
+  if (plan.mode == format::Mode::kOram) {
     std::cout << oram_layout_table(plan.oram, kDefaultOramCachedLevels);
-  else
+  } else {
     std::cout << layout_table(plan.geometry, plan.spare_fraction);
+    std::cout << fmt::format("commit padding: {}\n", commit_padding_text(plan.commit_padding));
+  }
   const uint64_t capacity_bytes = plan.capacity_blocks() * kBlockSize;
   if (plan.from_capacity && plan.requested_bytes != capacity_bytes) {
     std::cout << fmt::format("note: capacity {} rounded up to whole 4 KiB blocks: {}\n",
@@ -220,6 +234,7 @@ void write_plan_json(JsonWriter& w, const CreateArgs& args, const Plan& plan) {
   w.field(plan.from_capacity ? "capacity_bytes" : "image_bytes", plan.requested_bytes);
   w.end_object();
   w.key("spare_fraction").value(plan.spare_fraction, 6);
+  if (plan.mode == format::Mode::kShuffle) w.field("commit_padding", format::commit_padding_name(plan.commit_padding));
   w.key("layout").begin_object();
   if (plan.mode == format::Mode::kOram)
     write_oram_layout_json(w, plan.oram, kDefaultOramCachedLevels);
@@ -295,6 +310,12 @@ int run_create(const CreateArgs& args, const Reporter& reporter) {
     return reporter.usage("--spare applies to shuffle mode only: ORAM images have no copy-on-write spare");
   if (args.mode != "oram" && args.bucket_given)
     return reporter.usage("--bucket-size applies to --mode oram only");
+  if (args.mode == "oram" && args.padding_given)
+    return reporter.usage("--commit-padding applies to shuffle mode only: every ORAM access already moves a whole "
+                          "path, and its commits write the same state whatever changed");
+  if (!parse_commit_padding(args.commit_padding))
+    return reporter.usage(fmt::format("--commit-padding: unknown policy '{}': expected pow2, padme or none",
+                                      args.commit_padding));
   auto plan_result = make_plan(args);
   if (!plan_result.ok()) return reporter.error(plan_result.status());
   const Plan& plan = *plan_result;
@@ -353,6 +374,7 @@ int run_create(const CreateArgs& args, const Reporter& reporter) {
   options.spare_fraction = plan.mode == format::Mode::kOram ? format::kDefaultSpareFraction : plan.spare_fraction;
   options.mode = plan.mode;
   options.oram_bucket_blocks = args.bucket_blocks;
+  options.commit_padding = plan.commit_padding;
   options.scrypt.log2_n = static_cast<uint8_t>(args.kdf_cost);
   options.fill_random = true;
   ProgressBar bar("filling image with random bytes", kBlockSize);
@@ -435,6 +457,13 @@ int main(int argc, char** argv) {
     auto* spare = app.add_option("--spare", args.spare,
                    "Copy-on-write spare slots as a percent of capacity (default 6.25, at least 32 slots)")
         ->type_name("PERCENT");
+    auto* padding = app.add_option("--commit-padding", args.commit_padding,
+                                   "Shuffle mode: pad every commit's writes with dummy slots to a size class, so "
+                                   "the host learns only the class, not how much changed: pow2 (default; the next "
+                                   "power of two, at most 2x the slots), padme (Padme classes, at most 12% more, "
+                                   "a few more bits revealed) or none (the exact count; a format version 1 image)")
+                        ->type_name("POLICY")
+                        ->default_str("pow2");
     auto* bucket = app.add_option("--bucket-size", args.bucket_blocks,
                                   "ORAM mode: blocks per bucket, Z (4..8, default 4: the stash bound is proven for 4)")
                        ->type_name("Z")
@@ -452,6 +481,7 @@ int main(int argc, char** argv) {
     if (auto rc = parse_command_line(app, argc, argv, reporter)) return *rc;
     args.kdf_cost_given = kdf->count() > 0;
     args.bucket_given = bucket->count() > 0;
+    args.padding_given = padding->count() > 0;
     args.capacity_given = capacity->count() > 0;
     args.image_size_given = image_size->count() > 0;
     args.spare_given = spare->count() > 0;

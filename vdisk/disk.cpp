@@ -432,6 +432,7 @@ Status DiskImpl::enforce_budget() {
     if (!spill.empty()) {
       spill_batch_.clear();
       Status s = place_data(spill, spill_batch_);
+      if (s.ok()) s = pad_batch(spill_batch_);
       if (s.ok()) s = spill_batch_.flush(*store_);
       if (!s.ok()) return fail(s.with_context("spilling dirty blocks"));
       stats_.spilled_blocks += spill.size();

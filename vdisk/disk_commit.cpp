@@ -1,7 +1,8 @@
 // DiskImpl: allocation bitmap, placement of dirty blocks into fresh slots, and the commit.
 //
 // Commit protocol (docs/DESIGN.md, "Commits"): (1) every dirty block and every block-map node
-// and bitmap block on their paths gets a fresh free slot, chosen by oram::choose_free_slots;
+// and bitmap block on their paths gets a fresh free slot, chosen by oram::choose_free_slots
+// (vdisk/disk_alloc.cpp);
 // slots freed by this commit stay quarantined so the previous commit stays intact on disk;
 // (2) blocks are sealed bottom-up, each parent recording its children's slot, session, counter
 // and tag; (3) all of it is written and synced; (4) the superblock with the next sequence number
@@ -17,114 +18,16 @@
 
 namespace vdisk {
 
+static_assert(static_cast<uint32_t>(format::CommitPadding::kNone) == static_cast<uint32_t>(oram::PaddingPolicy::kNone) &&
+              static_cast<uint32_t>(format::CommitPadding::kPow2) == static_cast<uint32_t>(oram::PaddingPolicy::kPow2) &&
+              static_cast<uint32_t>(format::CommitPadding::kPadme) == static_cast<uint32_t>(oram::PaddingPolicy::kPadme),
+              "the header's padding encoding is oram::PaddingPolicy's");
+
 namespace {
 bool by_position(const CacheEntry* a, const CacheEntry* b) {
   return a->level != b->level ? a->level < b->level : a->index < b->index;
 }
 }  // namespace
-
-// Free-slot oracle over data-area offsets: the working bitmap, minus quarantined slots and the
-// slots kept for the previous commit.
-class BitmapOracle final : public oram::FreeSlotOracle {
- public:
-  explicit BitmapOracle(DiskImpl& disk) : disk_(disk) {}
-  uint64_t slot_count() const override { return disk_.geometry().data_slots; }
-
-  Find find_free(uint64_t from, uint64_t end, uint64_t* slot) override {
-    const uint64_t capacity = disk_.geometry().capacity_blocks;
-    uint64_t off = from;
-    while (off < end) {
-      const uint64_t block = off / format::kBitsPerBitmapBlock;
-      auto entry = disk_.load(0, capacity + block);
-      if (!entry.ok()) {
-        error = entry.status();
-        return Find::kError;
-      }
-      const uint8_t* bits = (*entry)->data.data();
-      const uint64_t block_end = std::min(end, (block + 1) * format::kBitsPerBitmapBlock);
-      while (off < block_end) {
-        const uint64_t bit = off % format::kBitsPerBitmapBlock;
-        if (bit % 64 == 0 && off + 64 <= block_end) {
-          uint64_t word;
-          std::memcpy(&word, bits + bit / 8, sizeof(word));
-          if (word == UINT64_MAX) {
-            off += 64;
-            continue;
-          }
-        }
-        const bool used = (bits[bit / 8] >> (bit % 8)) & 1;
-        const uint64_t physical = off + format::kDataStartSlot;
-        if (!used && disk_.quarantine_.count(physical) == 0 && !disk_.is_retained(physical)) {
-          *slot = off;
-          return Find::kFound;
-        }
-        ++off;
-      }
-    }
-    return Find::kNone;
-  }
-
-  Status error;
-
- private:
-  DiskImpl& disk_;
-};
-
-// ---- bitmap --------------------------------------------------------------------------------
-
-Result<bool> DiskImpl::bit(uint64_t offset) {
-  auto e = load(0, geometry().capacity_blocks + offset / format::kBitsPerBitmapBlock);
-  if (!e.ok()) return e.status();
-  const uint64_t b = offset % format::kBitsPerBitmapBlock;
-  return (((*e)->data[b / 8] >> (b % 8)) & 1) != 0;
-}
-
-Status DiskImpl::set_bit(uint64_t offset, bool value) {
-  auto e = load(0, geometry().capacity_blocks + offset / format::kBitsPerBitmapBlock);
-  if (!e.ok()) return e.status();
-  const uint64_t b = offset % format::kBitsPerBitmapBlock;
-  uint8_t& byte = (*e)->data[b / 8];
-  const auto mask = static_cast<uint8_t>(1u << (b % 8));
-  const bool was = (byte & mask) != 0;
-  if (was == value)
-    return Status(ErrorCode::kCorrupt,
-                  fmt::format("allocation bitmap says slot {} is already {}", offset + format::kDataStartSlot,
-                              value ? "in use" : "free"));
-  byte = static_cast<uint8_t>(value ? (byte | mask) : (byte & ~mask));
-  (*e)->dirty = true;
-  return Status::Ok();
-}
-
-Status DiskImpl::allocate(uint64_t n, std::vector<uint64_t>& slots) {
-  if (n > available_slots())
-    return Status(ErrorCode::kNoSpace, fmt::format("no space: {} slots needed, {} free", n, available_slots()));
-  // The previous commit's slots count as available (a write is never refused to keep a
-  // fallback), but are used only when nothing else is left.
-  if (previous_kept_ && n > available_slots() - retained_.size())
-    release_previous(fmt::format("its {} slots were reused when free space ran short", retained_.size()));
-  BitmapOracle oracle(*this);
-  switch (oram::choose_free_slots(oracle, random_, n, slots)) {
-    case oram::PlacementResult::kOk: break;
-    case oram::PlacementResult::kError: return oracle.error;
-    case oram::PlacementResult::kRandomFailed:
-      return Status(ErrorCode::kInternal, "the CSPRNG failed while choosing slots; nothing was written");
-    case oram::PlacementResult::kNotEnoughFree:
-      return Status(ErrorCode::kCorrupt, "allocation bitmap has fewer free slots than the superblock's count");
-  }
-  for (uint64_t& s : slots) {
-    VDISK_RETURN_IF_ERROR(set_bit(s, true));
-    s += format::kDataStartSlot;
-  }
-  used_ += n;
-  return Status::Ok();
-}
-
-Status DiskImpl::release(uint64_t slot) {
-  VDISK_RETURN_IF_ERROR(set_bit(slot - format::kDataStartSlot, false));
-  --used_;
-  quarantine_.insert(slot);
-  return Status::Ok();
-}
 
 // ---- placement -----------------------------------------------------------------------------
 
@@ -189,6 +92,24 @@ Status DiskImpl::seal_metadata(WriteBatch& batch) {
   return Status::Ok();
 }
 
+// Pads a sealed batch to its size class with dummy slots: free slots drawn exactly like real ones
+// (uniformly, never quarantined or retained ones), filled with CSPRNG bytes, which look like the
+// ciphertext around them. They stay free. A disk with fewer allocatable slots than the padding
+// wants pads only as far as it can (docs/DESIGN.md, "Commit padding").
+Status DiskImpl::pad_batch(WriteBatch& batch) {
+  const uint64_t real = batch.size();
+  ++stats_.batches;
+  stats_.batch_blocks += real;
+  if (header_.commit_padding == format::CommitPadding::kNone || real == 0) return Status::Ok();
+  const uint64_t target = oram::padded_count(real, static_cast<oram::PaddingPolicy>(header_.commit_padding));
+  const uint64_t dummies = std::min(target - real, allocatable_slots());
+  auto slots = choose_padding_slots(dummies);
+  if (!slots.ok()) return slots.status();
+  for (uint64_t slot : *slots) VDISK_RETURN_IF_ERROR(crypto::random_bytes(batch.add(slot)));
+  stats_.padding_blocks += slots->size();
+  return Status::Ok();
+}
+
 // ---- commit --------------------------------------------------------------------------------
 
 Status DiskImpl::commit() {
@@ -212,6 +133,7 @@ Status DiskImpl::commit_locked() {
   VDISK_RETURN_IF_ERROR(place_data(data, batch));
   VDISK_RETURN_IF_ERROR(place_metadata());
   VDISK_RETURN_IF_ERROR(seal_metadata(batch));
+  VDISK_RETURN_IF_ERROR(pad_batch(batch));
   VDISK_RETURN_IF_ERROR(batch.flush(*store_));
   VDISK_RETURN_IF_ERROR(store_->sync());
 
@@ -233,8 +155,9 @@ Status DiskImpl::commit_locked() {
   });
   // Commit `next` is durable; the one before it is now the fallback: what it used and `next` no
   // longer does (the quarantined slots) stays unused until the commit after `next`.
-  retained_.assign(quarantine_.begin(), quarantine_.end());
-  std::sort(retained_.begin(), retained_.end());
+  if (previous_kept_)  // the commit before `committed_` is no longer kept: its slots become allocatable
+    for (uint64_t slot : retained_) note_allocatable(slot - format::kDataStartSlot, +1);
+  retained_.assign(quarantine_.begin(), quarantine_.end());  // ascending: quarantine_ is ordered
   previous_kept_ = true;
   previous_problem_.clear();
   quarantine_.clear();

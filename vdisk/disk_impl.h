@@ -8,13 +8,16 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
-#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "oram/shuffle_placement.h"
 #include "vdisk/block_cache.h"
 #include "vdisk/disk.h"
+#include "vdisk/free_index.h"
 #include "vdisk/key_ring.h"
 
 namespace vdisk {
@@ -78,6 +81,8 @@ class WriteBatch {
   size_t run_capacity_blocks_ = 0;
 };
 
+class SlotSampler;  // vdisk/disk_alloc.cpp
+
 class DiskImpl final : public Disk {
  public:
   struct Committed {
@@ -119,7 +124,7 @@ class DiskImpl final : public Disk {
   void retain_previous(const format::BlockPointer& previous_root);
 
  private:
-  friend class BitmapOracle;
+  friend class SlotSampler;
   const format::Geometry& geometry() const { return header_.geometry; }
   uint32_t height() const { return geometry().tree_height; }
   uint64_t entries() const { return geometry().map_entries(); }
@@ -151,12 +156,27 @@ class DiskImpl final : public Disk {
   // Evicts clean entries and spills dirty data blocks until the cache fits its budget.
   Status enforce_budget();
 
-  // ---- allocation (disk_commit.cpp) ----
+  // ---- allocation (disk_alloc.cpp). Offsets are data-area offsets (slot - kDataStartSlot). ----
   Result<bool> bit(uint64_t offset);
   Status set_bit(uint64_t offset, bool value);
-  Status allocate(uint64_t n, std::vector<uint64_t>& slots);  // physical slots, marked used
+  // Chooses n allocatable slots uniformly (oram::choose_free_slots) and marks them used; `slots`
+  // receives physical slots, in the order drawn (itself uniformly random).
+  Status allocate(uint64_t n, std::vector<uint64_t>& slots);
+  // n further slots drawn the same way but left free (the padding of a write batch).
+  Result<std::vector<uint64_t>> choose_padding_slots(uint64_t n);
+  Status sample_slots(SlotSampler& sampler, uint64_t n, std::vector<uint64_t>& offsets);
   Status release(uint64_t slot);                               // marks free, quarantined until commit
-  uint64_t available_slots() const;
+  uint64_t available_slots() const;   // neither used nor quarantined (retained slots included)
+  uint64_t allocatable_slots() const; // what a placement may choose right now
+  bool excluded(uint64_t offset) const;  // quarantined, retained or reserved (its bit is clear)
+  void reserve(uint64_t offset);    // taken by a placement in progress
+  void unreserve(uint64_t offset);  // given back (if still reserved)
+  void note_allocatable(uint64_t offset, int64_t delta);  // keeps free_index_ in step
+  std::vector<uint64_t> exclusions_in(uint64_t first, uint64_t end) const;
+  std::pair<uint64_t, uint64_t> bitmap_block_range(uint64_t b) const;
+  Result<uint64_t> scan_allocatable(uint64_t b, std::optional<uint64_t> rank, uint64_t* at);
+  Status build_free_index();
+  Result<uint64_t> select_allocatable(uint64_t rank);
   // Upper bound on the slots the next commit needs for what is dirty now, plus `extra_data` more
   // blocks to place and `extra_touched` more entries whose map path changes.
   uint64_t commit_demand(uint64_t extra_data, uint64_t extra_touched) const;
@@ -165,6 +185,7 @@ class DiskImpl final : public Disk {
   Status place_data(const std::vector<CacheEntry*>& entries, WriteBatch& batch);
   Status place_metadata();
   Status seal_metadata(WriteBatch& batch);
+  Status pad_batch(WriteBatch& batch);  // dummy slots up to the batch's size class
   Status commit_locked();
   Status write_superblock(const Committed& c);  // seals, writes and syncs c's superblock
   Status fail(Status s);  // enters the failed state, returns s
@@ -182,7 +203,10 @@ class DiskImpl final : public Disk {
   // Working state (changes since the last commit).
   format::BlockPointer root_;
   uint64_t used_ = 0;                       // slots referenced by the working state
-  std::unordered_set<uint64_t> quarantine_;  // slots freed since the last commit (not reusable yet)
+  std::set<uint64_t> quarantine_;  // slots freed since the last commit (not reusable yet)
+  std::set<uint64_t> reserved_;    // offsets drawn by a placement in progress
+  // Allocatable slots per bitmap block (rank selection); built on first need in a session.
+  std::unique_ptr<FreeIndex> free_index_;
   // Slots of the previous commit that the last commit no longer uses, sorted: not reused while
   // previous_kept_, so that commit stays whole as a fallback (given up when space runs short).
   std::vector<uint64_t> retained_;

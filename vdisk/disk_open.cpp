@@ -142,6 +142,9 @@ Result<uint64_t> Disk::image_slots(const CreateOptions& options) {
 
 Result<std::unique_ptr<Disk>> Disk::create(std::unique_ptr<BlockStore> store, const KeyMaterial& key,
                                            const CreateOptions& options) {
+  if (static_cast<uint32_t>(options.commit_padding) > static_cast<uint32_t>(format::CommitPadding::kPadme))
+    return Status(ErrorCode::kInvalidArgument, fmt::format("unknown commit padding policy {}",
+                                                           static_cast<uint32_t>(options.commit_padding)));
   auto total_slots = image_slots(options);
   if (!total_slots.ok()) return total_slots.status();
   if (store->block_count() != *total_slots)
@@ -172,6 +175,8 @@ Result<std::unique_ptr<Disk>> Disk::create(std::unique_ptr<BlockStore> store, co
   } else {
     header.geometry = format::geometry_for_capacity(options.capacity_blocks, options.spare_fraction).value();
     header.spare_fraction = options.spare_fraction;
+    header.commit_padding = options.commit_padding;
+    header.format_version = format::shuffle_format_version(options.commit_padding);
   }
   header.created_unix = static_cast<uint64_t>(std::time(nullptr));
   VDISK_RETURN_IF_ERROR(crypto::random_bytes(header.image_id));

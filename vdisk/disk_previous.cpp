@@ -17,6 +17,8 @@ bool DiskImpl::is_retained(uint64_t slot) const {
 }
 
 void DiskImpl::release_previous(std::string why) {
+  if (previous_kept_)
+    for (uint64_t slot : retained_) note_allocatable(slot - format::kDataStartSlot, +1);
   retained_.clear();
   retained_.shrink_to_fit();
   previous_kept_ = false;
@@ -25,6 +27,7 @@ void DiskImpl::release_previous(std::string why) {
 
 void DiskImpl::retain_previous(const format::BlockPointer& previous_root) {
   std::lock_guard lock(mu_);
+  free_index_.reset();  // allocatability changes wholesale: rebuilt when next needed
   const format::Geometry& g = geometry();
   std::vector<uint64_t> retained;
   // The last node read at each level (bitmap entries are consecutive, so the paths share most

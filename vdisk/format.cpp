@@ -18,6 +18,9 @@ constexpr size_t kOffMagic = 0, kOffVersion = 8, kOffBlockSize = 12, kOffImageId
                  kOffFlags = 36, kOffTotalSlots = 40, kOffCapacity = 48, kOffDataStart = 56,
                  kOffDataSlots = 64, kOffBitmapBlocks = 72, kOffMapNodes = 80, kOffFanout = 88,
                  kOffTreeHeight = 92, kOffSpare = 96, kOffCreated = 104;
+// Format version 3 (shuffle mode with commit padding): the padding policy, in bytes that are
+// reserved (zero) in versions 1 and 2.
+constexpr size_t kOffCommitPadding = 112;
 // ORAM-mode header fields (format version 2) reuse bytes 64..103.
 constexpr size_t kOffOramStateSlots = 64, kOffOramTreeStart = 72, kOffOramBuckets = 80, kOffOramZ = 88,
                  kOffOramHeight = 92, kOffOramStash = 96;
@@ -170,6 +173,19 @@ Result<Geometry> geometry_for_image_size(uint64_t image_bytes, double spare_frac
   return layout(lo, spare_for(lo, spare_fraction));
 }
 
+std::string_view commit_padding_name(CommitPadding padding) {
+  switch (padding) {
+    case CommitPadding::kNone: return "none";
+    case CommitPadding::kPow2: return "pow2";
+    case CommitPadding::kPadme: return "padme";
+  }
+  return "unknown";
+}
+
+uint32_t shuffle_format_version(CommitPadding padding) {
+  return padding == CommitPadding::kNone ? kFormatVersion : kFormatVersionPadded;
+}
+
 size_t Header::active_keyslots() const {
   return static_cast<size_t>(std::count_if(keyslots.begin(), keyslots.end(),
                                            [](const Keyslot& s) { return s.kind != KeyslotKind::kEmpty; }));
@@ -202,6 +218,7 @@ void encode_header(const Header& h, std::span<uint8_t, kBlockSize> out) {
     le::put_u64(out, kOffSpare, h.geometry.spare_slots);
   }
   le::put_u64(out, kOffCreated, h.created_unix);
+  if (h.format_version == kFormatVersionPadded) le::put_u32(out, kOffCommitPadding, static_cast<uint32_t>(h.commit_padding));
   for (size_t i = 0; i < kKeyslotCount; ++i) {
     const Keyslot& s = h.keyslots[i];
     std::span<uint8_t> slot = out.subspan(kKeyslotOffset + i * kKeyslotSize, kKeyslotSize);
@@ -223,10 +240,11 @@ Result<Header> decode_header(std::span<const uint8_t, kBlockSize> in, uint64_t s
     return Status(ErrorCode::kNotVdisk, "not a vdisk image (no vdisk magic in the header)");
   Header h;
   h.format_version = le::get_u32(in, kOffVersion);
-  if (h.format_version != kFormatVersion && h.format_version != kFormatVersionOram)
+  if (h.format_version != kFormatVersion && h.format_version != kFormatVersionOram &&
+      h.format_version != kFormatVersionPadded)
     return Status(ErrorCode::kUnsupportedVersion,
-                  fmt::format("unsupported format version {}: this vdisk reads format versions {} and {}",
-                              h.format_version, kFormatVersion, kFormatVersionOram));
+                  fmt::format("unsupported format version {}: this vdisk reads format versions {}, {} and {}",
+                              h.format_version, kFormatVersion, kFormatVersionOram, kFormatVersionPadded));
   auto corrupt = [](std::string what) {
     return Status(ErrorCode::kCorrupt, "header is corrupt: " + what);
   };
@@ -239,10 +257,18 @@ Result<Header> decode_header(std::span<const uint8_t, kBlockSize> in, uint64_t s
   h.mode = static_cast<Mode>(mode);
   h.flags = le::get_u32(in, kOffFlags);
   if (h.flags != 0) return Status(ErrorCode::kUnsupportedVersion, fmt::format("unsupported header flags {:#x}", h.flags));
-  if ((h.mode == Mode::kOram) != (h.format_version == kFormatVersionOram))
+  if ((h.mode == Mode::kOram) != (h.format_version == kFormatVersionOram))  // 1 and 3 are shuffle
     return corrupt(fmt::format("placement mode '{}' does not match format version {}", mode_name(h.mode),
                                h.format_version));
   if (le::get_u64(in, kOffDataStart) != kDataStartSlot) return corrupt("data area does not start at slot 3");
+  if (h.format_version == kFormatVersionPadded) {
+    const uint32_t padding = le::get_u32(in, kOffCommitPadding);
+    if (padding > static_cast<uint32_t>(CommitPadding::kPadme))
+      return Status(ErrorCode::kUnsupportedVersion, fmt::format("unsupported commit padding policy {}", padding));
+    if (padding == static_cast<uint32_t>(CommitPadding::kNone))
+      return corrupt("format version 3 without a commit padding policy");
+    h.commit_padding = static_cast<CommitPadding>(padding);
+  }
   if (h.mode == Mode::kOram) {
     auto oram = decode_oram_geometry(in);
     if (!oram.ok()) return oram.status();

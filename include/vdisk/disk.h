@@ -33,6 +33,9 @@ struct CreateOptions {
   double spare_fraction = format::kDefaultSpareFraction;  // shuffle mode only
   format::Mode mode = format::Mode::kShuffle;
   uint32_t oram_bucket_blocks = format::kMinOramBucketBlocks;  // ORAM mode: Z
+  // Shuffle mode: pad every write batch (commit, spill) to a size class with dummy slots, so the
+  // host learns only the class of each batch's size. kNone writes a format version 1 image.
+  format::CommitPadding commit_padding = format::kDefaultCommitPadding;
   ScryptParams scrypt;  // used when the key is a passphrase
   // Fill every slot of the image with random bytes first (G5). Tests may skip it for speed.
   bool fill_random = true;
@@ -182,6 +185,8 @@ class Disk {
 
   struct CacheStats {
     uint64_t hits = 0, misses = 0, spilled_blocks = 0, resident_bytes = 0;
+    // Write batches (commits and spills) this session: blocks sealed, and dummy padding slots added.
+    uint64_t batches = 0, batch_blocks = 0, padding_blocks = 0;
   };
   virtual CacheStats cache_stats() const = 0;
 };

@@ -1,4 +1,4 @@
-// The on-disk format, version 1. docs/FORMAT.md describes every byte; this header is its code.
+// The on-disk format, versions 1-3. docs/FORMAT.md describes every byte; this header is its code.
 //
 // Image = total_slots blocks of 4096 bytes:
 //   slot 0            public header (plaintext, HMAC-authenticated once unlocked)
@@ -21,8 +21,9 @@
 
 namespace vdisk::format {
 
-inline constexpr uint32_t kFormatVersion = 1;      // shuffle-mode images
+inline constexpr uint32_t kFormatVersion = 1;      // shuffle-mode images without commit padding
 inline constexpr uint32_t kFormatVersionOram = 2;  // ORAM-mode images (docs/FORMAT.md, part 3)
+inline constexpr uint32_t kFormatVersionPadded = 3;  // shuffle-mode images with commit padding
 inline constexpr std::array<uint8_t, 8> kMagic = {'V', 'D', 'I', 'S', 'K', 'I', 'M', 'G'};
 inline constexpr uint64_t kHeaderSlot = 0;
 inline constexpr uint64_t kSuperblockSlotA = 1;
@@ -40,6 +41,20 @@ inline constexpr size_t kImageIdSize = 16;
 
 enum class Mode : uint32_t { kShuffle = 1, kOram = 2 };
 std::string_view mode_name(Mode mode);
+
+// Shuffle mode: the size classes a write batch (a commit, an early spill) is padded to with dummy
+// slots, so that write counts reveal only the class (docs/DESIGN.md, "Commit padding"). Stored in
+// the header of format version 3; a version 1 image has none. The values are the on-disk encoding
+// and match oram::PaddingPolicy.
+enum class CommitPadding : uint32_t {
+  kNone = 0,   // format version 1
+  kPow2 = 1,   // the next power of two (the default: at most 2x the blocks written)
+  kPadme = 2,  // Padme classes (at most 12% more, more classes)
+};
+inline constexpr CommitPadding kDefaultCommitPadding = CommitPadding::kPow2;
+std::string_view commit_padding_name(CommitPadding padding);  // "none", "pow2", "padme"
+// The format version of a shuffle-mode image with this padding (1 for kNone, else 3).
+uint32_t shuffle_format_version(CommitPadding padding);
 
 // ---- Geometry: how an image of a given capacity is laid out -------------------------------
 struct Geometry {
@@ -129,10 +144,12 @@ struct Keyslot {
 
 // ---- Public header (slot 0) ---------------------------------------------------------------
 struct Header {
-  uint32_t format_version = kFormatVersion;  // kFormatVersionOram for mode kOram
+  // kFormatVersionOram for mode kOram; for shuffle mode shuffle_format_version(commit_padding).
+  uint32_t format_version = kFormatVersion;
   std::array<uint8_t, kImageIdSize> image_id{};
   Mode mode = Mode::kShuffle;
   uint32_t flags = 0;
+  CommitPadding commit_padding = CommitPadding::kNone;  // stored only in format version 3
   // Shuffle mode: the whole layout. ORAM mode: only capacity_blocks and total_slots are set; the
   // layout is in `oram`.
   Geometry geometry;

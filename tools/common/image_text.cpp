@@ -134,6 +134,7 @@ void write_header_json(JsonWriter& w, const format::Header& h) {
   w.field("format_version", h.format_version);
   w.key("image_id").hex(h.image_id);
   w.field("mode", format::mode_name(h.mode));
+  if (h.mode == format::Mode::kShuffle) w.field("commit_padding", format::commit_padding_name(h.commit_padding));
   w.field("flags", h.flags);
   w.field("block_size", uint64_t{kBlockSize});
   w.field("image_bytes", h.geometry.image_bytes());
@@ -166,6 +167,18 @@ void write_header_json(JsonWriter& w, const format::Header& h) {
   w.end_array();
 }
 
+std::string commit_padding_text(format::CommitPadding padding) {
+  switch (padding) {
+    case format::CommitPadding::kNone:
+      return "none (the host sees how many slots each commit writes)";
+    case format::CommitPadding::kPow2:
+      return "pow2 (each commit's writes padded to a power of two: at most 2x)";
+    case format::CommitPadding::kPadme:
+      return "padme (each commit's writes padded to a Padme size class: at most 12% more)";
+  }
+  return "unknown";
+}
+
 std::string header_text(const format::Header& h) {
   const format::Geometry& g = h.geometry;
   std::string out;
@@ -175,6 +188,7 @@ std::string header_text(const format::Header& h) {
   line("format version", std::to_string(h.format_version));
   line("image id", to_hex(h.image_id));
   line("mode", std::string(format::mode_name(h.mode)));
+  if (h.mode == format::Mode::kShuffle) line("commit padding", commit_padding_text(h.commit_padding));
   if (h.flags != 0) line("flags", fmt::format("{:#x}", h.flags));
   line("image size", fmt::format("{}, {} slots of {} bytes", format_size_exact(g.image_bytes()), g.total_slots,
                                  kBlockSize));

@@ -25,8 +25,11 @@ void write_layout_json(JsonWriter& w, const format::Geometry& g);
 // (theory and this format, with `cached_levels` top levels in memory) and the client state.
 std::string oram_layout_table(const format::OramGeometry& g, uint32_t cached_levels);
 void write_oram_layout_json(JsonWriter& w, const format::OramGeometry& g, uint32_t cached_levels);
+// "pow2 (each commit's writes padded to a power of two: at most 2x)" and the like: the policy and
+// what it reveals.
+std::string commit_padding_text(format::CommitPadding padding);
 // Writes the header's public fields (caller opened the object): format_version, image_id, mode,
-// flags, sizes, geometry, created time, keyslots.
+// commit_padding (shuffle mode), flags, sizes, geometry, created time, keyslots.
 void write_header_json(JsonWriter& w, const format::Header& h);
 // The header's public fields as aligned "name   value" lines.
 std::string header_text(const format::Header& h);

@@ -1,0 +1,154 @@
+// Security review, issue 17 item 2, tested as the host sees it: the host diffs the image around
+// every commit (here: traces the store's writes between commits) and tries to learn which slots
+// are live and to link rewrites of one file. The old placement (first free slots after a random
+// start) wrote a dense run with holes exactly at live slots, and a rewrite of the same file landed
+// next to where the previous one had landed. Now each slot is drawn uniformly from the free slots.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "test_util.h"
+#include "vdisk/disk.h"
+#include "vdisk/trace_store.h"
+
+using namespace vdisk;
+using test::ForwardStore;
+using test::pattern_block;
+using test::test_key;
+
+namespace {
+
+constexpr uint64_t kCapacity = 4096;
+constexpr uint64_t kFileBlocks = 64;  // the file the host tries to follow
+constexpr int kRounds = 12;
+
+struct HostView {
+  std::set<uint64_t> written;  // data-area slots written by one commit
+  std::set<uint64_t> free;     // data-area slots the last commit did not use (the test's knowledge)
+};
+
+// Slots of the data area that the events wrote.
+std::set<uint64_t> data_writes(const std::vector<TraceEvent>& events) {
+  std::set<uint64_t> out;
+  for (const auto& e : events)
+    if (e.kind == TraceEvent::Kind::kWrite)
+      for (uint64_t s = e.first; s < e.first + e.count; ++s)
+        if (s >= format::kDataStartSlot) out.insert(s);
+  return out;
+}
+
+std::set<uint64_t> unused_slots(Disk& disk, uint64_t total_slots) {
+  auto map = disk.slot_map();
+  REQUIRE_OK(map);
+  std::set<uint64_t> used;
+  for (const auto& u : *map) used.insert(u.slot);
+  std::set<uint64_t> out;
+  for (uint64_t s = format::kDataStartSlot; s < total_slots; ++s)
+    if (!used.count(s)) out.insert(s);
+  return out;
+}
+
+// A half-full image (the live blocks wherever placement put them), then kRounds rewrites of the
+// same 64-block file, one commit each. Returns what the host saw of each rewrite.
+std::vector<HostView> rewrite_rounds(uint64_t* data_slots, uint64_t* total_slots) {
+  CreateOptions o;
+  o.capacity_blocks = kCapacity;
+  o.spare_fraction = 1.0;  // room for the free slots to matter
+  o.fill_random = false;
+  const auto g = format::geometry_for_capacity(kCapacity, 1.0);
+  REQUIRE_OK(g);
+  *data_slots = g->data_slots;
+  *total_slots = g->total_slots;
+  auto store = make_memory_store(g->total_slots);
+  auto log = std::make_shared<TraceLog>();
+  auto disk = Disk::create(make_tracing_store(std::make_unique<ForwardStore>(*store), log), test_key(), o);
+  REQUIRE_OK(disk);
+  for (uint64_t lba = 0; lba < kCapacity; ++lba) {
+    REQUIRE_OK((*disk)->write(lba, pattern_block(lba, 0)));
+    if (lba % 512 == 511) REQUIRE_OK((*disk)->commit());
+  }
+  std::vector<HostView> views;
+  for (int round = 1; round <= kRounds; ++round) {
+    HostView v;
+    v.free = unused_slots(**disk, g->total_slots);
+    log->clear();
+    for (uint64_t lba = 0; lba < kFileBlocks; ++lba) REQUIRE_OK((*disk)->write(lba, pattern_block(lba, static_cast<uint64_t>(round))));
+    REQUIRE_OK((*disk)->commit());
+    v.written = data_writes(log->events());
+    views.push_back(std::move(v));
+  }
+  return views;
+}
+
+// The largest circular gap between consecutive written slots.
+uint64_t largest_gap(const std::set<uint64_t>& slots, uint64_t ring) {
+  uint64_t gap = 0, prev = *slots.rbegin();
+  for (uint64_t s : slots) {
+    gap = std::max(gap, (s + ring - prev) % ring);
+    prev = s;
+  }
+  return gap;
+}
+
+uint64_t adjacent_pairs(const std::set<uint64_t>& slots) {
+  uint64_t n = 0;
+  for (uint64_t s : slots) n += slots.count(s + 1);
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a commit's slots are spread like a uniform sample of the free slots", "[placement][shuffle]") {
+  uint64_t data_slots = 0, total_slots = 0;
+  const auto views = rewrite_rounds(&data_slots, &total_slots);
+  uint64_t observed_adjacent = 0;
+  double expected_adjacent = 0;
+  for (const auto& v : views) {
+    REQUIRE(v.written.size() >= kFileBlocks);
+    const double w = static_cast<double>(v.written.size()), f = static_cast<double>(v.free.size());
+    // A uniform sample of w of the free slots: its largest circular gap exceeds a quarter of the
+    // data area with probability about w * (3/4)^(w-1) < 1e-6. A run-from-a-random-start placement
+    // leaves the rest of the ring as one gap.
+    const uint64_t gap = largest_gap(v.written, data_slots);
+    INFO("written " << v.written.size() << " slots, largest circular gap " << gap << " of " << data_slots);
+    CHECK(gap < data_slots / 4);
+    observed_adjacent += adjacent_pairs(v.written);
+    expected_adjacent += static_cast<double>(adjacent_pairs(v.free)) * w * (w - 1) / (f * (f - 1));
+  }
+  // Runs: a dense run has about one adjacent pair per written slot; a uniform sample, a handful
+  // over all rounds. Allow 6 standard deviations of a Poisson count.
+  INFO("adjacent written pairs over " << kRounds << " commits: " << observed_adjacent << ", expected for "
+                                      << "uniform sampling " << expected_adjacent);
+  CHECK(static_cast<double>(observed_adjacent) < expected_adjacent + 6 * std::sqrt(expected_adjacent) + 3);
+}
+
+TEST_CASE("two successive rewrites of one file land independently of each other", "[placement][shuffle]") {
+  uint64_t data_slots = 0, total_slots = 0;
+  const auto views = rewrite_rounds(&data_slots, &total_slots);
+  constexpr uint64_t kNear = 4;  // "next to": within 4 slots
+  uint64_t observed = 0;
+  double expected = 0, variance = 0;
+  for (size_t r = 1; r < views.size(); ++r) {
+    const auto& before = views[r - 1].written;
+    const auto& now = views[r];
+    auto near_before = [&](uint64_t s) {
+      auto it = before.lower_bound(s >= kNear ? s - kNear : 0);
+      return it != before.end() && *it <= s + kNear;
+    };
+    // Under independent uniform sampling each written slot is near the previous rewrite with the
+    // probability that a uniformly drawn free slot is.
+    uint64_t free_near = 0;
+    for (uint64_t s : now.free) free_near += near_before(s);
+    const double p = static_cast<double>(free_near) / static_cast<double>(now.free.size());
+    const double w = static_cast<double>(now.written.size());
+    expected += w * p;
+    variance += w * p * (1 - p);
+    for (uint64_t s : now.written) observed += near_before(s);
+  }
+  INFO("written slots within " << kNear << " of the previous rewrite's: " << observed << ", expected "
+                               << expected << " for independent uniform sampling");
+  CHECK(static_cast<double>(observed) < expected + 6 * std::sqrt(variance) + 3);
+  CHECK(static_cast<double>(observed) > expected - 6 * std::sqrt(variance) - 3);
+}
