@@ -38,6 +38,7 @@ struct Args {
   bool json = false;
   bool skip_large_mount = false;
 };
+format::CommitPadding g_padding = format::kDefaultCommitPadding;  // --commit-padding
 
 [[noreturn]] void die(const std::string& what) {
   fmt::print(stderr, "vdisk-bench: error: {}\n", what);
@@ -75,6 +76,7 @@ std::unique_ptr<Disk> make_image(const std::string& path, uint64_t capacity_bloc
   CreateOptions o;
   o.capacity_blocks = capacity_blocks;
   o.fill_random = fill;
+  o.commit_padding = g_padding;
   auto disk = Disk::create(std::move(store).value(), bench_key(), o);
   check(disk.status(), "format image");
   return std::move(disk).value();
@@ -209,8 +211,16 @@ int main(int argc, char** argv) {
     else if (s == "--repeat") a.repeat = std::stoi(next());
     else if (s == "--json") a.json = true;
     else if (s == "--skip-large-mount") a.skip_large_mount = true;
+    else if (s == "--commit-padding") {
+      const std::string v = next();
+      if (v == "none") g_padding = format::CommitPadding::kNone;
+      else if (v == "pow2") g_padding = format::CommitPadding::kPow2;
+      else if (v == "padme") g_padding = format::CommitPadding::kPadme;
+      else die("--commit-padding: expected none, pow2 or padme");
+    }
     else if (s == "--help" || s == "-h") {
       fmt::print("usage: vdisk-bench [--dir DIR] [--size-mib N] [--random-ops N] [--repeat N] [--json] [--skip-large-mount]\n"
+                 "                   [--commit-padding none|pow2|padme]\n"
                  "Runs the Disk and a plain file through the same workloads in one run and prints medians and ratios.\n");
       return 0;
     } else die("unknown argument " + s + " (see --help)");

@@ -95,7 +95,7 @@ TEST_CASE("padded commits write a size class of slots, whatever the file size", 
   CHECK(stats.padding_blocks < stats.batch_blocks);  // on average well below the 2x worst case
 }
 
-TEST_CASE("Padme padding writes Padme classes; no padding writes the exact count", "[padding]") {
+TEST_CASE("Padme padding writes Padme classes, and no padding writes the exact count", "[padding]") {
   Image padme = make_image(format::CommitPadding::kPadme);
   Image none = make_image(format::CommitPadding::kNone);
   std::set<uint64_t> none_counts;

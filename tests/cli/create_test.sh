@@ -10,7 +10,7 @@ make_key key.hex
 # ---- --help and usage ------------------------------------------------------------------------
 run "$VCREATE" --help
 expect_rc 0
-for word in --capacity --image-size --mode --spare --dry-run --json --force --kdf-cost \
+for word in --capacity --image-size --mode --spare --commit-padding --dry-run --json --force --kdf-cost \
   --key-file --key-env --passphrase-file VDISK_KEY_FILE "Exit codes:"; do
   expect_out "$word"
 done
@@ -170,6 +170,37 @@ expect_rc 2
 expect_err "exceeds ORAM mode's maximum of 4194304 blocks (16 GiB)"
 expect_err "position map"
 expect_absent bad.img
+# ---- --commit-padding (issue 17): pow2 by default, recorded in the header ------------------------
+run "$VCREATE" dry.img --capacity 1M --dry-run
+expect_rc 0
+expect_out "commit padding: pow2"
+run "$VCREATE" dry.img --capacity 1M --dry-run --commit-padding padme --json
+expect_rc 0
+expect_json_eq 'd["commit_padding"]' padme
+run "$VCREATE" bad.img --capacity 1M --commit-padding cubes --key-file key.hex
+expect_rc 2
+expect_err "--commit-padding: unknown policy 'cubes': expected pow2, padme or none"
+expect_absent bad.img
+run "$VCREATE" bad.img --capacity 1M --mode oram --commit-padding pow2 --key-file key.hex
+expect_rc 2
+expect_err "--commit-padding applies to shuffle mode only"
+expect_absent bad.img
+for policy in pow2 padme none; do
+  run "$VCREATE" "pad-$policy.img" --capacity 1M --commit-padding "$policy" --key-file key.hex
+  expect_rc 0
+  run "$VDISK" info "pad-$policy.img" --json
+  expect_rc 0
+  expect_json_eq 'd["commit_padding"]' "$policy"
+  expect_json_eq 'd["format_version"]' "$([[ $policy == none ]] && echo 1 || echo 3)"
+done
+# The policy is covered by the header MAC: a host that turns padding off is caught at unlock.
+cp pad-pow2.img tampered.img
+flip_padding() { printf '\x02' | dd of=tampered.img bs=1 seek=112 conv=notrunc status=none; }
+flip_padding
+run "$VDISK" inspect tampered.img --key-file key.hex
+expect_rc 3
+expect_err "header authentication failed"
+
 run "$VCREATE" oram.img --capacity 1M --mode oram --bucket-size 5 --key-file key.hex
 expect_rc 0
 expect_out "Z=5"

@@ -47,7 +47,7 @@ expect_err "--bogus"
 # ---- vdisk info: no key ----------------------------------------------------------------------
 run "$VDISK" info disk.img
 expect_rc 0
-for word in "format version" "$image_id" shuffle "1 MiB (1048576 bytes)" "tree height" "map node" \
+for word in "format version" "$image_id" shuffle "commit padding" "pow2" "1 MiB (1048576 bytes)" "tree height" "map node" \
   "bitmap block" "spare slots" "data slots" created "0: raw key" "not authenticated" "vdisk inspect"; do
   expect_out "$word"
 done
@@ -58,9 +58,10 @@ expect_rc 0
 expect_json
 expect_json_eq 'd["image"]' disk.img
 expect_json_eq 'd["authenticated"]' False
-expect_json_eq 'd["format_version"]' 1
+expect_json_eq 'd["format_version"]' 3
 expect_json_eq 'd["image_id"]' "$image_id"
 expect_json_eq 'd["mode"]' shuffle
+expect_json_eq 'd["commit_padding"]' pow2
 expect_json_eq 'd["image_bytes"]' "$image_bytes"
 expect_json_eq 'd["capacity_bytes"]' 1048576
 expect_json_eq 'd["geometry"]["capacity_blocks"]' 256
@@ -189,7 +190,7 @@ for f in random.img odd.img text.img empty.img; do
 done
 
 # An unknown format version (the u32 at byte 8).
-[[ "$(read_u32 disk.img 8)" == 1 ]] || fail "format version of disk.img is not 1 at byte 8"
+[[ "$(read_u32 disk.img 8)" == 3 ]] || fail "format version of disk.img is not 3 at byte 8"
 cp disk.img v7.img
 patch_bytes v7.img 8 07000000
 cp v7.img v7.copy
@@ -202,6 +203,19 @@ for args in "info v7.img" "inspect v7.img --key-file key.hex"; do
 done
 run "$VDISK" info v7.img --json
 expect_json_eq 'd["error"]["code"]' unsupported_version
+
+# Format version 3's padding field (byte 112): an unknown policy is a newer format, 0 is corrupt.
+[[ "$(read_u32 disk.img 112)" == 1 ]] || fail "commit padding of disk.img is not 1 (pow2) at byte 112"
+cp disk.img pad9.img
+patch_bytes pad9.img 112 09000000
+run "$VDISK" info pad9.img
+expect_rc 3
+expect_err "unsupported commit padding policy 9"
+cp disk.img pad0.img
+patch_bytes pad0.img 112 00000000
+run "$VDISK" info pad0.img
+expect_rc 3
+expect_err "format version 3 without a commit padding policy"
 
 # A corrupted header byte in the geometry (capacity, byte 48): caught by the structure checks.
 cp disk.img geo.img
