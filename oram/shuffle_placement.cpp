@@ -33,6 +33,32 @@ PlacementResult draw_one(FreeSlotOracle& oracle, RandomSource& random, uint64_t*
   return oracle.select(*rank, slot) ? PlacementResult::kOk : PlacementResult::kError;
 }
 
+// Takes up to `wanted` wholly free aligned extents, each uniform among the wholly free ones, into
+// `out`; stops early (kOk) when kProbesPerExtent probes find none.
+PlacementResult take_extents(FreeSlotOracle& oracle, RandomSource& random, uint64_t wanted,
+                             std::vector<uint64_t>& out) {
+  const uint64_t extents = oracle.slot_count() / kExtentSlots;
+  for (uint64_t taken = 0; taken < wanted && extents > 0; ++taken) {
+    bool found = false;
+    for (unsigned probe = 0; probe < kProbesPerExtent && !found; ++probe) {
+      const auto e = random.uniform(extents);
+      if (!e) return PlacementResult::kRandomFailed;
+      switch (oracle.probe_extent(*e * kExtentSlots, kExtentSlots)) {
+        case FreeSlotOracle::Probe::kError: return PlacementResult::kError;
+        case FreeSlotOracle::Probe::kTaken: break;
+        case FreeSlotOracle::Probe::kFree: found = true; break;
+      }
+      if (!found) continue;
+      for (uint64_t slot = *e * kExtentSlots; slot < (*e + 1) * kExtentSlots; ++slot) {
+        if (!oracle.take(slot)) return PlacementResult::kError;
+        out.push_back(slot);
+      }
+    }
+    if (!found) break;
+  }
+  return PlacementResult::kOk;
+}
+
 }  // namespace
 
 PlacementResult choose_free_slots(FreeSlotOracle& oracle, RandomSource& random, uint64_t n,
@@ -41,13 +67,16 @@ PlacementResult choose_free_slots(FreeSlotOracle& oracle, RandomSource& random, 
   if (n == 0) return PlacementResult::kOk;
   if (oracle.slot_count() == 0 || n > oracle.free_count()) return PlacementResult::kNotEnoughFree;
   out.reserve(n);
-  for (uint64_t i = 0; i < n; ++i) {
+  const PlacementResult extents = take_extents(oracle, random, n / kExtentSlots, out);
+  if (extents != PlacementResult::kOk) return extents;
+  while (out.size() < n) {
     uint64_t slot = 0;
     const PlacementResult drawn = draw_one(oracle, random, &slot);
     if (drawn != PlacementResult::kOk) return drawn;
     if (!oracle.take(slot)) return PlacementResult::kError;
     out.push_back(slot);
   }
+  if (!shuffle_in_place(out, random)) return PlacementResult::kRandomFailed;
   return PlacementResult::kOk;
 }
 

@@ -1,13 +1,19 @@
 // Shuffle placement: where a commit's blocks go. Pure logic over two small interfaces, no I/O.
 //
-// A commit (or an early spill) needs n free slots. choose_free_slots() draws them one at a time,
-// each uniformly at random among the slots still free: first by rejection sampling (a few probes
-// of uniformly random slots, keeping the first free one), and only if every probe hits a slot in
-// use, by selecting the free slot of a uniformly random rank. Either way each draw is uniform over
-// the free slots, so the n slots are a uniform sample without replacement of the free slots, in
-// a uniformly random order, independent of the blocks' logical addresses and of where their
-// earlier versions lived. Live slots are never scanned past or skipped in order, so the written
-// slots say nothing about which slots are live (see docs/DESIGN.md, "What shuffle mode hides").
+// A commit (or an early spill) needs n free slots. choose_free_slots() takes them in two ways:
+//  - Extents, for locality: a batch of n >= kExtentSlots slots first takes floor(n / kExtentSlots)
+//    whole aligned extents of kExtentSlots slots, each drawn uniformly among the extents that are
+//    wholly free (rejection sampling: up to kProbesPerExtent probes of uniformly random extents).
+//    When no probe finds a wholly free extent (a fragmented or nearly full disk), the rest of the
+//    batch is taken slot by slot.
+//  - Slots: each drawn uniformly among the slots still free, first by rejection sampling (a few
+//    probes of uniformly random slots, keeping the first free one), and only if every probe hits
+//    a slot in use, by selecting the free slot of a uniformly random rank.
+// Every draw is uniform over its kind of free unit, independent of the blocks' logical addresses
+// and of where their earlier versions lived, and the slots are returned in a uniformly random
+// order (the blocks' assignment to them). Live slots are never scanned past or skipped in order,
+// so the written slots say nothing about which slots are live beyond "this extent, or this slot,
+// was free" (see docs/DESIGN.md, "Placement and what shuffle mode hides").
 #pragma once
 
 #include <cstddef>
@@ -38,6 +44,9 @@ class FreeSlotOracle {
   virtual uint64_t free_count() const = 0;
   enum class Probe { kFree, kTaken, kError };
   virtual Probe probe(uint64_t slot) = 0;
+  // kFree if every slot of [first, first + length) is free (an aligned extent: first a multiple
+  // of length, length a power of two <= 64); kTaken if any is not, or the range ends past the end.
+  virtual Probe probe_extent(uint64_t first, uint64_t length) = 0;
   // The free slot of rank `rank` (0-based, in slot order) among the free_count() free slots.
   virtual bool select(uint64_t rank, uint64_t* slot) = 0;
   // Takes a free slot (probed or selected) out of the free set for the rest of this placement.
@@ -50,10 +59,13 @@ enum class PlacementResult { kOk, kNotEnoughFree, kError, kRandomFailed };
 // Rejection-sampling probes per slot before falling back to a rank selection. With a fraction f
 // of the slots free, a draw falls back with probability (1-f)^kProbesPerSlot.
 inline constexpr unsigned kProbesPerSlot = 8;
+// Extents: 64 slots (256 KiB, one word of the allocation bitmap), probed up to 16 times each.
+inline constexpr uint64_t kExtentSlots = 64;
+inline constexpr unsigned kProbesPerExtent = 16;
 
 // Chooses `n` distinct free slots as described above into `out` (replacing its content), taking
 // each from the oracle. kNotEnoughFree if fewer than n slots are free (nothing taken). On kError
-// or kRandomFailed, `out` holds the slots taken so far.
+// or kRandomFailed, `out` holds the slots taken so far (in some order).
 PlacementResult choose_free_slots(FreeSlotOracle& oracle, RandomSource& random, uint64_t n,
                                   std::vector<uint64_t>& out);
 

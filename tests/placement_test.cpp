@@ -2,13 +2,17 @@
 // every commit (here: traces the store's writes between commits) and tries to learn which slots
 // are live and to link rewrites of one file. The old placement (first free slots after a random
 // start) wrote a dense run with holes exactly at live slots, and a rewrite of the same file landed
-// next to where the previous one had landed. Now each slot is drawn uniformly from the free slots.
+// next to where the previous one had landed. Now each slot is drawn uniformly from the free slots,
+// and a large batch takes whole aligned extents of 64 slots, each uniformly among the wholly free
+// extents (oram/shuffle_placement.h).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
 
+#include "oram/shuffle_placement.h"
 #include "test_util.h"
 #include "vdisk/disk.h"
 #include "vdisk/trace_store.h"
@@ -21,7 +25,7 @@ using test::test_key;
 namespace {
 
 constexpr uint64_t kCapacity = 4096;
-constexpr uint64_t kFileBlocks = 64;  // the file the host tries to follow
+constexpr uint64_t kFileBlocks = 24;  // the file the host tries to follow (its commits < 64 slots)
 constexpr int kRounds = 12;
 
 struct HostView {
@@ -51,8 +55,8 @@ std::set<uint64_t> unused_slots(Disk& disk, uint64_t total_slots) {
 }
 
 // A half-full image (the live blocks wherever placement put them), then kRounds rewrites of the
-// same 64-block file, one commit each. Returns what the host saw of each rewrite.
-std::vector<HostView> rewrite_rounds(uint64_t* data_slots, uint64_t* total_slots) {
+// same file of `file_blocks`, one commit each. Returns what the host saw of each rewrite.
+std::vector<HostView> rewrite_rounds(uint64_t* data_slots, uint64_t* total_slots, uint64_t file_blocks = kFileBlocks) {
   CreateOptions o;
   o.capacity_blocks = kCapacity;
   o.spare_fraction = 1.0;  // room for the free slots to matter
@@ -74,7 +78,8 @@ std::vector<HostView> rewrite_rounds(uint64_t* data_slots, uint64_t* total_slots
     HostView v;
     v.free = unused_slots(**disk, g->total_slots);
     log->clear();
-    for (uint64_t lba = 0; lba < kFileBlocks; ++lba) REQUIRE_OK((*disk)->write(lba, pattern_block(lba, static_cast<uint64_t>(round))));
+    for (uint64_t lba = 0; lba < file_blocks; ++lba)
+      REQUIRE_OK((*disk)->write(lba, pattern_block(lba, static_cast<uint64_t>(round))));
     REQUIRE_OK((*disk)->commit());
     v.written = data_writes(log->events());
     views.push_back(std::move(v));
@@ -107,6 +112,7 @@ TEST_CASE("a commit's slots are spread like a uniform sample of the free slots",
   double expected_adjacent = 0;
   for (const auto& v : views) {
     REQUIRE(v.written.size() >= kFileBlocks);
+    REQUIRE(v.written.size() < oram::kExtentSlots);  // slot by slot (extents: the test below)
     const double w = static_cast<double>(v.written.size()), f = static_cast<double>(v.free.size());
     // A uniform sample of w of the free slots: its largest circular gap exceeds a quarter of the
     // data area with probability about w * (3/4)^(w-1) < 1e-6. A run-from-a-random-start placement
@@ -149,6 +155,58 @@ TEST_CASE("two successive rewrites of one file land independently of each other"
   }
   INFO("written slots within " << kNear << " of the previous rewrite's: " << observed << ", expected "
                                << expected << " for independent uniform sampling");
+  CHECK(static_cast<double>(observed) < expected + 6 * std::sqrt(variance) + 3);
+  CHECK(static_cast<double>(observed) > expected - 6 * std::sqrt(variance) - 3);
+}
+
+// Large batches: whole aligned extents of 64 slots. The host sees which extents a commit wrote;
+// they are uniform among the wholly free extents, and two rewrites of one large file land
+// independently of each other.
+TEST_CASE("large commits take whole free extents, independently of the previous rewrite", "[placement][shuffle]") {
+  uint64_t data_slots = 0, total_slots = 0;
+  const auto views = rewrite_rounds(&data_slots, &total_slots, 512);
+  const uint64_t extents = data_slots / oram::kExtentSlots;
+  auto whole_extents = [&](const std::set<uint64_t>& slots) {
+    std::map<uint64_t, uint64_t> per;
+    for (uint64_t s : slots) ++per[(s - format::kDataStartSlot) / oram::kExtentSlots];
+    std::set<uint64_t> out;
+    for (const auto& [e, n] : per)
+      if (n == oram::kExtentSlots) out.insert(e);
+    return out;
+  };
+  auto wholly_free = [&](const std::set<uint64_t>& free) {
+    std::set<uint64_t> out;
+    for (uint64_t e = 0; e < extents; ++e) {
+      bool all = true;
+      for (uint64_t s = 0; s < oram::kExtentSlots && all; ++s)
+        all = free.count(format::kDataStartSlot + e * oram::kExtentSlots + s) != 0;
+      if (all) out.insert(e);
+    }
+    return out;
+  };
+  uint64_t observed = 0;
+  double expected = 0, variance = 0;
+  for (size_t r = 0; r < views.size(); ++r) {
+    const auto taken = whole_extents(views[r].written);
+    INFO("round " << r << ": " << views[r].written.size() << " slots written, " << taken.size() << " whole extents");
+    REQUIRE(taken.size() >= 512 / oram::kExtentSlots);  // the file went out in extents
+    const auto candidates = wholly_free(views[r].free);
+    for (uint64_t e : taken) REQUIRE(candidates.count(e) == 1);  // each was wholly free before
+    if (r == 0) continue;
+    const auto before = whole_extents(views[r - 1].written);
+    auto next_to_before = [&](uint64_t e) {
+      return before.count(e) || before.count(e + 1) || (e > 0 && before.count(e - 1));
+    };
+    uint64_t candidates_near = 0;
+    for (uint64_t e : candidates) candidates_near += next_to_before(e);
+    const double p = static_cast<double>(candidates_near) / static_cast<double>(candidates.size());
+    const double w = static_cast<double>(taken.size());
+    expected += w * p;
+    variance += w * p * (1 - p);
+    for (uint64_t e : taken) observed += next_to_before(e);
+  }
+  INFO("extents next to the previous rewrite's: " << observed << ", expected " << expected
+                                                  << " for independent uniform sampling");
   CHECK(static_cast<double>(observed) < expected + 6 * std::sqrt(variance) + 3);
   CHECK(static_cast<double>(observed) > expected - 6 * std::sqrt(variance) - 3);
 }

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <map>
 #include <optional>
 #include <random>
 #include <set>
@@ -157,6 +158,14 @@ struct Bits final : oram::FreeSlotOracle {
       }
     return false;
   }
+  Probe probe_extent(uint64_t first, uint64_t length) override {
+    ++extent_probes;
+    if (first + length > used.size()) return Probe::kTaken;
+    for (uint64_t s = first; s < first + length; ++s)
+      if (used[s]) return Probe::kTaken;
+    return Probe::kFree;
+  }
+  uint64_t extent_probes = 0;
   bool take(uint64_t slot) override {
     if (used.at(slot)) return false;
     used[slot] = 1;
@@ -236,6 +245,49 @@ TEST_CASE("choose_free_slots draws distinct free slots, each uniform over the fr
   const uint64_t all = bits.free;
   REQUIRE(oram::choose_free_slots(bits, rnd, all, out) == oram::PlacementResult::kOk);  // every free slot
   CHECK(bits.free == 0);
+}
+
+TEST_CASE("large batches take whole free extents, uniformly among the wholly free ones", "[shuffle]") {
+  // 32 extents of 64 slots: extents 0-7 hold one live slot each, the rest are wholly free.
+  std::vector<uint8_t> used(32 * oram::kExtentSlots, 0);
+  for (uint64_t e = 0; e < 8; ++e) used[e * oram::kExtentSlots + 5] = 1;
+  std::vector<uint64_t> chosen(32, 0);
+  Seeded rnd(11);
+  for (int trial = 0; trial < 4000; ++trial) {
+    Bits bits(used);
+    std::vector<uint64_t> out;
+    REQUIRE(oram::choose_free_slots(bits, rnd, 2 * oram::kExtentSlots + 10, out) == oram::PlacementResult::kOk);
+    REQUIRE(std::set<uint64_t>(out.begin(), out.end()).size() == out.size());
+    // Exactly two whole extents (and 10 single slots elsewhere).
+    std::map<uint64_t, uint64_t> per_extent;
+    for (uint64_t s : out) {
+      REQUIRE(used[s] == 0);
+      ++per_extent[s / oram::kExtentSlots];
+    }
+    uint64_t whole = 0;
+    for (const auto& [e, n] : per_extent)
+      if (n == oram::kExtentSlots) {
+        ++whole;
+        ++chosen[e];
+        REQUIRE(e >= 8);  // never an extent with a live slot
+      }
+    REQUIRE(whole == 2);
+    // The order is shuffled: the first 64 slots handed out are not one extent.
+    REQUIRE(std::set<uint64_t>(out.begin(), out.begin() + 64).size() == 64);
+  }
+  std::vector<uint64_t> free_extents(chosen.begin() + 8, chosen.end());
+  const double chi = chi_square_uniform(free_extents);
+  INFO("chi-square over the 24 wholly free extents: " << chi);
+  CHECK(chi < chi_square_critical_1e6(23));
+
+  // A fragmented map (a live slot in every extent): slot by slot, still every slot free and distinct.
+  std::vector<uint8_t> fragmented(32 * oram::kExtentSlots, 0);
+  for (uint64_t e = 0; e < 32; ++e) fragmented[e * oram::kExtentSlots + 7] = 1;
+  Bits bits(fragmented);
+  std::vector<uint64_t> out;
+  REQUIRE(oram::choose_free_slots(bits, rnd, 300, out) == oram::PlacementResult::kOk);
+  CHECK(bits.extent_probes == oram::kProbesPerExtent);  // one extent draw gave up, then slots
+  for (uint64_t s : out) CHECK(fragmented[s] == 0);
 }
 
 TEST_CASE("the chi-square over free slots catches a scan-from-a-random-start placement", "[shuffle]") {

@@ -9,7 +9,7 @@
 namespace vdisk {
 
 namespace {
-constexpr size_t kSpillBatchBlocks = 1024;  // 4 MiB: spills go out as one shuffled run
+constexpr size_t kSpillBatchBlocks = 1024;  // 4 MiB: spills go out in batches of whole extents
 constexpr size_t kReadRunBlocks = 1024;     // largest single pread of a read batch (4 MiB)
 constexpr uint64_t kReadGapBlocks = 8;       // unneeded slots one pread may read to join two needed ones
 constexpr uint64_t kSequentialSlack = 8;     // see plan_readahead
@@ -431,8 +431,10 @@ Status DiskImpl::enforce_budget() {
     for (CacheEntry* e : clean) cache_.erase(e);
     if (!spill.empty()) {
       spill_batch_.clear();
-      Status s = place_data(spill, spill_batch_);
+      Status s = fill_pool(pool_size_for(spill.size(), false));
+      if (s.ok()) s = place_data(spill, spill_batch_);
       if (s.ok()) s = pad_batch(spill_batch_);
+      drain_pool();
       if (s.ok()) s = spill_batch_.flush(*store_);
       if (!s.ok()) return fail(s.with_context("spilling dirty blocks"));
       stats_.spilled_blocks += spill.size();

@@ -2,7 +2,8 @@
 //
 // A slot (data-area offset) is *allocatable* when its bitmap bit is clear and it is neither
 // quarantined (freed since the last commit), retained (kept for the previous commit) nor reserved
-// (drawn by a placement in progress). SlotSampler exposes exactly that set to
+// (drawn by a placement in progress); excluded_ keeps the union of those three as a bit mask per
+// bitmap block, so every test below is a word operation. SlotSampler exposes exactly that set to
 // oram::choose_free_slots, which draws each slot uniformly from it. Rank selection (the sampler's
 // fallback when most slots are taken) goes through free_index_, built from the bitmap the first
 // time it is needed in a session and kept up to date by every change of allocatability below.
@@ -24,6 +25,8 @@ class SlotSampler final : public oram::FreeSlotOracle {
   ~SlotSampler() override {
     for (uint64_t offset : taken_) disk_.unreserve(offset);
   }
+  // The slots taken so far stay reserved after the sampler is gone (the caller owns them).
+  void keep() { taken_.clear(); }
   SlotSampler(const SlotSampler&) = delete;
   SlotSampler& operator=(const SlotSampler&) = delete;
 
@@ -37,6 +40,15 @@ class SlotSampler final : public oram::FreeSlotOracle {
       return Probe::kError;
     }
     return *used || disk_.excluded(offset) ? Probe::kTaken : Probe::kFree;
+  }
+
+  Probe probe_extent(uint64_t first, uint64_t length) override {
+    auto all_free = disk_.extent_allocatable(first, length);
+    if (!all_free.ok()) {
+      error = all_free.status();
+      return Probe::kError;
+    }
+    return *all_free ? Probe::kFree : Probe::kTaken;
   }
 
   bool select(uint64_t rank, uint64_t* offset) override {
@@ -90,8 +102,36 @@ Status DiskImpl::set_bit(uint64_t offset, bool value) {
 // ---- allocatability ------------------------------------------------------------------------
 
 bool DiskImpl::excluded(uint64_t offset) const {
-  const uint64_t physical = offset + format::kDataStartSlot;
-  return quarantine_.count(physical) != 0 || is_retained(physical) || reserved_.count(offset) != 0;
+  auto it = excluded_.find(offset / format::kBitsPerBitmapBlock);
+  if (it == excluded_.end()) return false;
+  const uint64_t bit = offset % format::kBitsPerBitmapBlock;
+  return ((*it->second)[bit / 64] >> (bit % 64)) & 1;
+}
+
+void DiskImpl::set_excluded(uint64_t offset, bool value) {
+  const uint64_t block = offset / format::kBitsPerBitmapBlock, bit = offset % format::kBitsPerBitmapBlock;
+  auto& words = excluded_[block];
+  if (!words) words = std::make_unique<ExcludedWords>();
+  const uint64_t mask = uint64_t{1} << (bit % 64);
+  (*words)[bit / 64] = value ? ((*words)[bit / 64] | mask) : ((*words)[bit / 64] & ~mask);
+}
+
+uint64_t DiskImpl::excluded_word(uint64_t block, uint64_t word) const {
+  auto it = excluded_.find(block);
+  return it == excluded_.end() ? 0 : (*it->second)[word];
+}
+
+Result<bool> DiskImpl::extent_allocatable(uint64_t first, uint64_t length) {
+  if (length == 0 || length > 64 || first % length != 0 || first + length > geometry().data_slots) return false;
+  const uint64_t block = first / format::kBitsPerBitmapBlock;
+  auto e = load(0, geometry().capacity_blocks + block);
+  if (!e.ok()) return e.status();
+  const uint64_t bit = first % format::kBitsPerBitmapBlock;
+  uint64_t word;
+  std::memcpy(&word, (*e)->data.data() + (bit / 64) * 8, sizeof(word));
+  word |= excluded_word(block, bit / 64);
+  const uint64_t mask = length == 64 ? ~uint64_t{0} : ((uint64_t{1} << length) - 1) << (bit % 64);
+  return (word & mask) == 0;
 }
 
 uint64_t DiskImpl::allocatable_slots() const {
@@ -100,30 +140,28 @@ uint64_t DiskImpl::allocatable_slots() const {
 
 void DiskImpl::reserve(uint64_t offset) {
   reserved_.insert(offset);
+  set_excluded(offset, true);
   note_allocatable(offset, -1);
 }
 
 void DiskImpl::unreserve(uint64_t offset) {
-  if (reserved_.erase(offset) != 0) note_allocatable(offset, +1);
+  if (reserved_.erase(offset) == 0) return;
+  set_excluded(offset, false);
+  note_allocatable(offset, +1);
+}
+
+void DiskImpl::claim_reserved(uint64_t offset) {
+  reserved_.erase(offset);
+  set_excluded(offset, false);  // its bitmap bit keeps it out of the free set from now on
+}
+
+void DiskImpl::end_exclusion(uint64_t physical_slot) {
+  set_excluded(physical_slot - format::kDataStartSlot, false);
+  note_allocatable(physical_slot - format::kDataStartSlot, +1);
 }
 
 void DiskImpl::note_allocatable(uint64_t offset, int64_t delta) {
   if (free_index_) free_index_->add(offset / format::kBitsPerBitmapBlock, delta);
-}
-
-// The sorted data-area offsets in [first, end) that are excluded although their bit is clear.
-std::vector<uint64_t> DiskImpl::exclusions_in(uint64_t first, uint64_t end) const {
-  std::vector<uint64_t> out;
-  const uint64_t base = format::kDataStartSlot;
-  for (auto it = quarantine_.lower_bound(first + base); it != quarantine_.end() && *it < end + base; ++it)
-    out.push_back(*it - base);
-  if (previous_kept_)
-    for (auto it = std::lower_bound(retained_.begin(), retained_.end(), first + base);
-         it != retained_.end() && *it < end + base; ++it)
-      out.push_back(*it - base);
-  for (auto it = reserved_.lower_bound(first); it != reserved_.end() && *it < end; ++it) out.push_back(*it);
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 // Offsets [first, end) covered by bitmap block b (the last block covers fewer than it could).
@@ -140,16 +178,13 @@ Result<uint64_t> DiskImpl::scan_allocatable(uint64_t b, std::optional<uint64_t> 
   if (!entry.ok()) return entry.status();
   const uint8_t* bits = (*entry)->data.data();
   const auto [first, end] = bitmap_block_range(b);
-  const std::vector<uint64_t> excluded_here = exclusions_in(first, end);
-  size_t next_excluded = 0;
   uint64_t seen = 0;
   for (uint64_t word_start = first; word_start < end; word_start += 64) {
     uint64_t used_word;
     std::memcpy(&used_word, bits + (word_start - first) / 8, sizeof(used_word));
+    used_word |= excluded_word(b, (word_start - first) / 64);
     const uint64_t valid = end - word_start >= 64 ? ~uint64_t{0} : (uint64_t{1} << (end - word_start)) - 1;
     uint64_t free_word = ~used_word & valid;
-    for (; next_excluded < excluded_here.size() && excluded_here[next_excluded] < word_start + 64; ++next_excluded)
-      free_word &= ~(uint64_t{1} << (excluded_here[next_excluded] - word_start));
     const auto here = static_cast<uint64_t>(std::popcount(free_word));
     if (rank && seen + here > *rank) {
       for (uint64_t skip = *rank - seen; skip > 0; --skip) free_word &= free_word - 1;
@@ -200,15 +235,57 @@ Status DiskImpl::allocate(uint64_t n, std::vector<uint64_t>& slots) {
   // fallback), but are used only when nothing else is left.
   if (previous_kept_ && n > available_slots() - retained_.size())
     release_previous(fmt::format("its {} slots were reused when free space ran short", retained_.size()));
+  slots.clear();
+  const uint64_t from_pool = std::min<uint64_t>(n, pool_.size());
+  slots.assign(pool_.end() - static_cast<std::ptrdiff_t>(from_pool), pool_.end());
+  pool_.resize(pool_.size() - from_pool);
   SlotSampler sampler(*this);
-  VDISK_RETURN_IF_ERROR(sample_slots(sampler, n, slots));
+  std::vector<uint64_t> more;
+  VDISK_RETURN_IF_ERROR(sample_slots(sampler, n - from_pool, more));
+  sampler.keep();
+  slots.insert(slots.end(), more.begin(), more.end());
+  // Which block gets which slot: a uniformly random assignment.
+  if (!oram::shuffle_in_place(slots, random_)) {
+    for (uint64_t s : slots) unreserve(s);
+    return Status(ErrorCode::kInternal, "the CSPRNG failed while choosing slots; nothing was written");
+  }
   for (uint64_t& s : slots) {
     VDISK_RETURN_IF_ERROR(set_bit(s, true));
-    reserved_.erase(s);  // claimed: its bit now keeps it out of the free set
+    claim_reserved(s);
     ++used_;
     s += format::kDataStartSlot;
   }
   return Status::Ok();
+}
+
+Status DiskImpl::fill_pool(uint64_t n) {
+  drain_pool();
+  n = std::min(n, allocatable_slots());
+  SlotSampler sampler(*this);
+  std::vector<uint64_t> drawn;
+  VDISK_RETURN_IF_ERROR(sample_slots(sampler, n, drawn));
+  sampler.keep();
+  // Grouped by extent (whole extents stay together as the batch consumes the pool from its end),
+  // the groups in a uniformly random order.
+  std::sort(drawn.begin(), drawn.end());
+  std::vector<std::vector<uint64_t>> groups;
+  for (size_t i = 0; i < drawn.size(); ++i) {
+    if (i == 0 || drawn[i] / oram::kExtentSlots != drawn[i - 1] / oram::kExtentSlots) groups.emplace_back();
+    groups.back().push_back(drawn[i]);
+  }
+  std::vector<uint64_t> order(groups.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  if (!oram::shuffle_in_place(order, random_)) {
+    pool_ = std::move(drawn);  // drained by the caller
+    return Status(ErrorCode::kInternal, "the CSPRNG failed while choosing slots; nothing was written");
+  }
+  for (uint64_t g : order) pool_.insert(pool_.end(), groups[g].begin(), groups[g].end());
+  return Status::Ok();
+}
+
+void DiskImpl::drain_pool() {
+  for (uint64_t offset : pool_) unreserve(offset);
+  pool_.clear();
 }
 
 Status DiskImpl::sample_slots(SlotSampler& sampler, uint64_t n, std::vector<uint64_t>& offsets) {
@@ -223,9 +300,17 @@ Status DiskImpl::sample_slots(SlotSampler& sampler, uint64_t n, std::vector<uint
 }
 
 Result<std::vector<uint64_t>> DiskImpl::choose_padding_slots(uint64_t n) {
-  std::vector<uint64_t> offsets;
-  SlotSampler sampler(*this);  // everything it takes is given back: padding slots stay free
-  VDISK_RETURN_IF_ERROR(sample_slots(sampler, n, offsets));
+  // The batch's pool first (slots drawn with it, in whole extents when the batch is large), then
+  // fresh draws. Everything is given back afterwards: padding slots stay free.
+  const uint64_t from_pool = std::min<uint64_t>(n, pool_.size());
+  std::vector<uint64_t> offsets(pool_.end() - static_cast<std::ptrdiff_t>(from_pool), pool_.end());
+  pool_.resize(pool_.size() - from_pool);
+  SlotSampler sampler(*this);
+  std::vector<uint64_t> more;
+  Status drawn = sample_slots(sampler, n - from_pool, more);
+  for (uint64_t offset : offsets) unreserve(offset);
+  VDISK_RETURN_IF_ERROR(drawn);
+  offsets.insert(offsets.end(), more.begin(), more.end());
   for (uint64_t& s : offsets) s += format::kDataStartSlot;
   return offsets;
 }
@@ -234,6 +319,7 @@ Status DiskImpl::release(uint64_t slot) {
   VDISK_RETURN_IF_ERROR(set_bit(slot - format::kDataStartSlot, false));
   --used_;
   quarantine_.insert(slot);  // not allocatable before the next commit: no index change
+  set_excluded(slot - format::kDataStartSlot, true);
   return Status::Ok();
 }
 

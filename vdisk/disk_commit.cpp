@@ -122,6 +122,14 @@ Status DiskImpl::commit() {
   return enforce_budget();
 }
 
+uint64_t DiskImpl::pool_size_for(uint64_t data, bool commit) const {
+  if (data < oram::kExtentSlots) return 0;
+  // A commit also writes the map nodes and bitmap blocks on its paths: commit_demand's bound,
+  // which is close for large commits.
+  const uint64_t expected = commit ? commit_demand(0, 0) : data;
+  return oram::padded_count(expected, static_cast<oram::PaddingPolicy>(header_.commit_padding));
+}
+
 Status DiskImpl::commit_locked() {
   WriteBatch& batch = commit_batch_;
   batch.clear();
@@ -130,10 +138,16 @@ Status DiskImpl::commit_locked() {
     if (e->dirty && e->level == 0 && kind_of(0, e->index) == format::BlockKind::kData) data.push_back(e);
   });
   std::sort(data.begin(), data.end(), by_position);
+  struct PoolDrain {
+    DiskImpl& disk;
+    ~PoolDrain() { disk.drain_pool(); }
+  } drain{*this};
+  VDISK_RETURN_IF_ERROR(fill_pool(pool_size_for(data.size(), true)));
   VDISK_RETURN_IF_ERROR(place_data(data, batch));
   VDISK_RETURN_IF_ERROR(place_metadata());
   VDISK_RETURN_IF_ERROR(seal_metadata(batch));
   VDISK_RETURN_IF_ERROR(pad_batch(batch));
+  drain_pool();
   VDISK_RETURN_IF_ERROR(batch.flush(*store_));
   VDISK_RETURN_IF_ERROR(store_->sync());
 
@@ -156,7 +170,7 @@ Status DiskImpl::commit_locked() {
   // Commit `next` is durable; the one before it is now the fallback: what it used and `next` no
   // longer does (the quarantined slots) stays unused until the commit after `next`.
   if (previous_kept_)  // the commit before `committed_` is no longer kept: its slots become allocatable
-    for (uint64_t slot : retained_) note_allocatable(slot - format::kDataStartSlot, +1);
+    for (uint64_t slot : retained_) end_exclusion(slot);
   retained_.assign(quarantine_.begin(), quarantine_.end());  // ascending: quarantine_ is ordered
   previous_kept_ = true;
   previous_problem_.clear();
@@ -164,7 +178,9 @@ Status DiskImpl::commit_locked() {
   committed_ = next;
   changed_ = false;
   touched_ = 0;
-  assert(unplaced_dirty_ == 0);
+  if (unplaced_dirty_ != 0)
+    return Status(ErrorCode::kInternal, fmt::format("internal error: {} dirty blocks were not placed by the commit",
+                                                    unplaced_dirty_));
   return Status::Ok();
 }
 

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <unordered_map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -164,15 +165,28 @@ class DiskImpl final : public Disk {
   Status allocate(uint64_t n, std::vector<uint64_t>& slots);
   // n further slots drawn the same way but left free (the padding of a write batch).
   Result<std::vector<uint64_t>> choose_padding_slots(uint64_t n);
+  // A large write batch draws the slots it expects to write (data, metadata and padding) at once,
+  // so they come in whole extents; allocate() and choose_padding_slots() take from this pool
+  // first. drain_pool() gives back what is left (every batch ends with it).
+  Status fill_pool(uint64_t n);
+  void drain_pool();
+  // The slots a batch of `data` data blocks is expected to write, padding included, when it is
+  // large enough for extents (0 otherwise: no pool).
+  uint64_t pool_size_for(uint64_t data, bool commit) const;
   Status sample_slots(SlotSampler& sampler, uint64_t n, std::vector<uint64_t>& offsets);
   Status release(uint64_t slot);                               // marks free, quarantined until commit
   uint64_t available_slots() const;   // neither used nor quarantined (retained slots included)
   uint64_t allocatable_slots() const; // what a placement may choose right now
   bool excluded(uint64_t offset) const;  // quarantined, retained or reserved (its bit is clear)
+  // Whether every slot of the aligned extent [first, first + length) is allocatable (length <= 64).
+  Result<bool> extent_allocatable(uint64_t first, uint64_t length);
   void reserve(uint64_t offset);    // taken by a placement in progress
   void unreserve(uint64_t offset);  // given back (if still reserved)
   void note_allocatable(uint64_t offset, int64_t delta);  // keeps free_index_ in step
-  std::vector<uint64_t> exclusions_in(uint64_t first, uint64_t end) const;
+  void set_excluded(uint64_t offset, bool value);
+  uint64_t excluded_word(uint64_t block, uint64_t word) const;  // bits of excluded_ (0 if none)
+  void claim_reserved(uint64_t offset);    // a reserved slot became used (its bit is set)
+  void end_exclusion(uint64_t physical_slot);  // a quarantined or retained slot is allocatable again
   std::pair<uint64_t, uint64_t> bitmap_block_range(uint64_t b) const;
   Result<uint64_t> scan_allocatable(uint64_t b, std::optional<uint64_t> rank, uint64_t* at);
   Status build_free_index();
@@ -205,6 +219,10 @@ class DiskImpl final : public Disk {
   uint64_t used_ = 0;                       // slots referenced by the working state
   std::set<uint64_t> quarantine_;  // slots freed since the last commit (not reusable yet)
   std::set<uint64_t> reserved_;    // offsets drawn by a placement in progress
+  // Quarantined, retained and reserved slots as bits, per bitmap block that has any.
+  using ExcludedWords = std::array<uint64_t, format::kBitsPerBitmapBlock / 64>;
+  std::unordered_map<uint64_t, std::unique_ptr<ExcludedWords>> excluded_;
+  std::vector<uint64_t> pool_;     // reserved offsets of the current write batch (fill_pool)
   // Allocatable slots per bitmap block (rank selection); built on first need in a session.
   std::unique_ptr<FreeIndex> free_index_;
   // Slots of the previous commit that the last commit no longer uses, sorted: not reused while
@@ -212,7 +230,6 @@ class DiskImpl final : public Disk {
   std::vector<uint64_t> retained_;
   bool previous_kept_ = false;
   std::string previous_problem_;  // why the previous commit is not kept ("" when it is, or none exists)
-  bool is_retained(uint64_t slot) const;
   // Gives up the previous commit (its slots become reusable) with the reason.
   void release_previous(std::string why);
   uint64_t unplaced_dirty_ = 0;             // dirty data entries (each needs a slot)

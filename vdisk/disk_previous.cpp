@@ -12,13 +12,9 @@
 
 namespace vdisk {
 
-bool DiskImpl::is_retained(uint64_t slot) const {
-  return previous_kept_ && std::binary_search(retained_.begin(), retained_.end(), slot);
-}
-
 void DiskImpl::release_previous(std::string why) {
   if (previous_kept_)
-    for (uint64_t slot : retained_) note_allocatable(slot - format::kDataStartSlot, +1);
+    for (uint64_t slot : retained_) end_exclusion(slot);
   retained_.clear();
   retained_.shrink_to_fit();
   previous_kept_ = false;
@@ -85,6 +81,7 @@ void DiskImpl::retain_previous(const format::BlockPointer& previous_root) {
     }
   }
   retained_ = std::move(retained);  // ascending by construction
+  for (uint64_t slot : retained_) set_excluded(slot - format::kDataStartSlot, true);
   previous_kept_ = true;
   previous_problem_.clear();
 }

@@ -45,15 +45,12 @@ Status KeyRing::start_session() {
   return Status::Ok();
 }
 
-const SessionId& KeyRing::session_id() const {
-  assert(session_.has_value());
-  return session_->id;
-}
-
 Status KeyRing::seal_block(format::BlockKind kind, uint32_t level, uint64_t index, uint64_t slot,
                            std::span<const uint8_t> plaintext, std::span<uint8_t> out,
                            format::BlockPointer& pointer) {
-  assert(session_.has_value() && "seal_block without a writable session");
+  // Never seal without a session of our own (a read-only disk has none): there would be no fresh key.
+  if (!session_.has_value())
+    return Status(ErrorCode::kInternal, "internal error: sealing a block without a writable session");
   if (block_counter_ == UINT64_MAX) VDISK_RETURN_IF_ERROR(start_session());  // never reached in practice
   const uint64_t counter = block_counter_++;
   auto aad = format::block_aad(image_id_, kind, level, index, slot);
@@ -108,7 +105,8 @@ Status KeyRing::open_block(format::BlockKind kind, uint32_t level, uint64_t inde
 
 Status KeyRing::seal_superblock(const format::SuperblockContent& content, uint64_t slot,
                                 std::span<uint8_t, kBlockSize> out) {
-  assert(session_.has_value() && "seal_superblock without a writable session");
+  if (!session_.has_value())
+    return Status(ErrorCode::kInternal, "internal error: sealing a superblock without a writable session");
   std::array<uint8_t, format::kSuperblockCipherSize> plain{};
   format::encode_superblock_content(content, plain);
   const uint64_t counter = superblock_counter_++;

@@ -33,7 +33,6 @@ class KeyRing {
   // Starts a writable session (fresh random id). Must be called before seal_*.
   Status start_session();
   bool has_session() const { return session_.has_value(); }
-  const SessionId& session_id() const;
 
   // Seals `plaintext` (one block) for the given position; fills `out` (same size) and `pointer`
   // (slot, session, counter, tag). Consumes one counter value.
