@@ -151,7 +151,7 @@ class Harness {
   }
 
   void snapshot() {
-    saved_.positions = oram_->positions();
+    saved_.positions = oram_->persistent_positions();  // what a commit persists
     saved_.stash_ids.clear();
     saved_.stash_data.clear();
     for (size_t i = 0; i < oram_->stash_size(); ++i) {
@@ -184,6 +184,7 @@ class Harness {
     reads_base_ = storage_->reads;
     writes_base_ = storage_->writes;
     accesses_base_ = total_accesses();
+    displaced_ = false;
   }
 
   void fail_storage(int k) { storage_->fail_call(k); }
@@ -209,7 +210,8 @@ class Harness {
         const uint64_t id = storage_->id_at(b, j);
         if (id == oram::kEmptyId) continue;
         FUZZ_CHECK(id < oram_->blocks(), "tree holds an id out of range");
-        const uint32_t leaf = oram_->positions()[id] & ~oram::PathOram::kPresentBit;
+        // Displaced blocks (a failed read) are still on their old path: the persisted positions.
+        const uint32_t leaf = oram_->persistent_positions()[id] & ~oram::PathOram::kPresentBit;
         FUZZ_CHECK(oram::path_bucket(leaf, oram::bucket_level(b), oram_->height()) == b,
                    "block " + std::to_string(id) + " off the path to its leaf");
         if (!oram_->present(id)) continue;  // a stale copy of a trimmed block
@@ -223,10 +225,21 @@ class Harness {
 
  private:
   uint64_t total_accesses() const { return oram_->stats().accesses + oram_->stats().eviction_accesses; }
-  // A failed access is expected only after an injected storage failure (or a corrupt restore);
-  // then the instance is dropped and the snapshot reopened.
+  // A failed access is expected only after an injected storage failure (or a corrupt restore).
+  // A failed path read leaves the instance usable (the block is displaced: later accesses to it
+  // fail at once, with no storage call); any other failure drops the instance and reopens the
+  // snapshot.
   bool access_ok(bool ok) {
+    using Failure = oram::PathOram::Failure;
     if (ok) return true;
+    if (oram_->failure() == Failure::kUnavailable) {
+      FUZZ_CHECK(displaced_ && oram_->displaced_count() > 0, "kUnavailable without an earlier failed read");
+      return false;
+    }
+    if (oram_->failure() == Failure::kRead && storage_->failed() && model_valid_) {
+      displaced_ = true;
+      return false;
+    }
     FUZZ_CHECK(storage_->failed() || !model_valid_, "access failed without a storage failure: " + oram_->error());
     crash();
     return false;
@@ -238,6 +251,7 @@ class Harness {
   std::unique_ptr<oram::PathOram> oram_;
   Model model_;
   bool model_valid_ = true;
+  bool displaced_ = false;  // a failed read since the last reopen
   Snapshot saved_;
   bool saved_valid_ = true;
   uint64_t reads_base_ = 0, writes_base_ = 0, accesses_base_ = 0;

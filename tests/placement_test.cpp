@@ -114,12 +114,12 @@ TEST_CASE("a commit's slots are spread like a uniform sample of the free slots",
     REQUIRE(v.written.size() >= kFileBlocks);
     REQUIRE(v.written.size() < oram::kExtentSlots);  // slot by slot (extents: the test below)
     const double w = static_cast<double>(v.written.size()), f = static_cast<double>(v.free.size());
-    // A uniform sample of w of the free slots: its largest circular gap exceeds a quarter of the
-    // data area with probability about w * (3/4)^(w-1) < 1e-6. A run-from-a-random-start placement
-    // leaves the rest of the ring as one gap.
+    // A uniform sample of w (>= 24) of the free slots: its largest circular gap exceeds half the
+    // data area with probability about w * (1/2)^(w-1) < 1e-5. A run-from-a-random-start
+    // placement leaves nearly the whole ring as one gap.
     const uint64_t gap = largest_gap(v.written, data_slots);
     INFO("written " << v.written.size() << " slots, largest circular gap " << gap << " of " << data_slots);
-    CHECK(gap < data_slots / 4);
+    CHECK(gap < data_slots / 2);
     observed_adjacent += adjacent_pairs(v.written);
     expected_adjacent += static_cast<double>(adjacent_pairs(v.free)) * w * (w - 1) / (f * (f - 1));
   }

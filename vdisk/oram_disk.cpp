@@ -37,7 +37,7 @@ Status OramDisk::check_usable(bool writing) const {
   return check_disk_usable(failed_, writing, options_.read_only);
 }
 
-Status OramDisk::access_failed() {
+Status OramDisk::access_failed(uint64_t lba) {
   using Failure = oram::PathOram::Failure;
   const std::string context = fmt::format("ORAM access failed; the image still holds commit {}", committed_.sequence);
   switch (oram_->failure()) {
@@ -45,8 +45,13 @@ Status OramDisk::access_failed() {
       // The path failed to read or authenticate. PathOram changed nothing but the requested
       // block's position (remapped, the block displaced): the disk stays usable, as for a damaged
       // block in shuffle mode, and that block is unavailable until the next open.
+      displaced_codes_[lba] = tree_->status().code();
       return tree_->status();
-    case Failure::kUnavailable: return Status(ErrorCode::kIoError, oram_->error());
+    case Failure::kUnavailable: {
+      // The same kind of error as the failure that displaced the block (kCorrupt, kIoError).
+      auto it = displaced_codes_.find(lba);
+      return Status(it != displaced_codes_.end() ? it->second : ErrorCode::kIoError, oram_->error());
+    }
     case Failure::kRandom: failed_ = Status(ErrorCode::kInternal, oram_->error()); break;
     case Failure::kWrite: failed_ = tree_->status(); break;
     case Failure::kNone:  // a storage failure outside PathOram (read-only reads)
@@ -62,7 +67,7 @@ Status OramDisk::access_failed() {
 
 Status OramDisk::access(oram::PathOram::Op op, uint64_t lba, std::span<const uint8_t> in, std::span<uint8_t> out) {
   changed_ = true;  // even a read moves blocks: its path is written back
-  if (!oram_->access(op, lba, in, out)) return access_failed();
+  if (!oram_->access(op, lba, in, out)) return access_failed(lba);
   return Status::Ok();
 }
 

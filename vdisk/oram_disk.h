@@ -81,7 +81,7 @@ class OramDisk final : public Disk {
            const OpenOptions& options, const Committed& committed, OramState state);
   Status check_usable(bool writing) const;
   Status access(oram::PathOram::Op op, uint64_t lba, std::span<const uint8_t> in, std::span<uint8_t> out);
-  Status access_failed();
+  Status access_failed(uint64_t lba);
   Status commit_locked();
   static Result<OramState> load_state(BlockStore& store, KeyRing& keys, const format::OramGeometry& g,
                                       const Committed& c);
@@ -109,6 +109,7 @@ class OramDisk final : public Disk {
   size_t ro_capacity_ = 0;
   oram::PathBuffer ro_path_;
   Status failed_;         // non-OK once failed
+  std::unordered_map<uint64_t, ErrorCode> displaced_codes_;  // why each displaced block failed
 };
 
 }  // namespace vdisk
