@@ -100,6 +100,7 @@ std::unique_ptr<FileSystem> mount_image(const std::string& path, bool create) {
     o.fill_random = false;
     auto d = Disk::create(std::move(store).value(), bench_key(), o);
     check(d.status(), "format " + path);
+    check(format_filesystem(**d), "format the filesystem of " + path);
     disk = std::move(d).value();
   } else {
     auto store = open_file_store(path, OpenMode::kReadWrite);

@@ -109,6 +109,7 @@ std::vector<MountSample> run_mount_series(const std::string& self_exe, const std
     std::filesystem::remove(image);
     MountOptions m = probe_options(image);
     m.create.create_if_absent = true;
+    m.create.first_boot = true;  // a new scratch image (removed just above)
     m.create.capacity_bytes = capacity;
     m.create.fill_random = false;
     auto fs = mount(m);

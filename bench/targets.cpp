@@ -176,6 +176,7 @@ class VdiskTarget final : public Target {
     if (options_.cache_bytes != 0) m.cache_bytes = options_.cache_bytes;
     if (options_.readahead_blocks) m.readahead_blocks = *options_.readahead_blocks;
     m.create.create_if_absent = true;
+    m.create.first_boot = true;  // the benchmark's own scratch image: created here, opened later
     m.create.capacity_bytes = options_.capacity_bytes;
     m.create.fill_random = true;
     fs_ = value(vdisk::mount(m), "mount", options_.image_path);

@@ -1,17 +1,19 @@
 /* counter (C API): state that survives restarts, kept in an encrypted image.
  *
- * Usage: counter_c IMAGE KEY_FILE
+ * Usage: counter_c [--first-boot] IMAGE KEY_FILE
  *
- * The same program as counter.cpp, through include/vdisk/vdisk.h: mounts IMAGE at boot (creating
- * a 16 MiB image on first use) with a 4 MiB in-memory /tmp, increments the counter in
- * /state/counter, appends "run N" to /state/log, writes scratch data into /tmp and reads it back,
- * commits with fsync, prints "counter: N" and "log lines: M", and unmounts. KEY_FILE holds 32 raw
- * bytes or 64 hex characters (e.g. `openssl rand -hex 32`).
+ * The same program as counter.cpp, through include/vdisk/vdisk.h: mounts IMAGE at boot with a
+ * 4 MiB in-memory /tmp, increments the counter in /state/counter, appends "run N" to /state/log,
+ * writes scratch data into /tmp and reads it back, commits with fsync, prints "counter: N" and
+ * "log lines: M", and unmounts. KEY_FILE holds 32 raw bytes or 64 hex characters (e.g.
+ * `openssl rand -hex 32`). Only a run given --first-boot creates the image (16 MiB) or formats one
+ * at its creation commit: see counter.cpp for how a real enclave knows it is its first boot.
  *
  * Exit codes: 0 success, 1 other error, 2 usage, 3 wrong key or damaged image (-EACCES, -EIO),
- * 4 key file missing (-ENOENT), 6 image in use by another process (-EBUSY). A file that is not a
- * vdisk image gives -EINVAL (1), as does a malformed key file. Errors go to stderr as
- * "counter_c: error: ...".
+ * 4 key file missing (-ENOENT), 6 image in use by another process (-EBUSY), 8 image missing or
+ * empty without --first-boot (-ENOMEDIUM), 9 image at its creation commit without --first-boot
+ * (-ESTALE). A file that is not a vdisk image gives -EINVAL (1), as does a malformed key file.
+ * Errors go to stderr as "counter_c: error: ...".
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -38,6 +40,8 @@ static int fail(int rc) {
     case EIO: return 3;
     case ENOENT: return 4;
     case EBUSY: return 6;
+    case ENOMEDIUM: return 8;
+    case ESTALE: return 9;
     default: return 1;
   }
 }
@@ -167,16 +171,20 @@ int main(int argc, char** argv) {
   uint64_t log_lines = 0;
   int rc;
   int unmounted;
+  int first_boot;
 
-  if (argc != 3) {
-    fprintf(stderr, "usage: counter_c IMAGE KEY_FILE\n");
+  first_boot = argc == 4 && strcmp(argv[1], "--first-boot") == 0;
+  if (argc != 3 && !first_boot) {
+    fprintf(stderr, "usage: counter_c [--first-boot] IMAGE KEY_FILE\n");
     return 2;
   }
   vd_mount_options_init(&options);
-  options.image_path = argv[1];
+  options.image_path = argv[argc - 2];
   options.key_kind = VD_KEY_FILE;
-  options.key_file = argv[2];
+  options.key_file = argv[argc - 1];
+  /* Creation parameters, used only on the first boot; any other boot must find the image. */
   options.create_if_absent = 1;
+  options.first_boot = first_boot;
   options.capacity_bytes = CAPACITY_BYTES;
   options.tmp_bytes = TMP_BYTES;
   rc = vd_mount(&options, &fs);

@@ -1,14 +1,24 @@
 // counter (C++ API): state that survives restarts, kept in an encrypted image.
 //
-// Usage: counter_cpp IMAGE KEY_FILE
+// Usage: counter_cpp [--first-boot] IMAGE KEY_FILE
 //
-// Mounts IMAGE at boot (creating a 16 MiB image on first use) with a 4 MiB in-memory /tmp,
-// increments the counter in /state/counter, appends "run N" to /state/log, writes scratch data
-// into /tmp and reads it back, commits with fsync, prints "counter: N" and "log lines: M", and
-// unmounts. KEY_FILE holds 32 raw bytes or 64 hex characters (e.g. `openssl rand -hex 32`).
+// Mounts IMAGE at boot with a 4 MiB in-memory /tmp, increments the counter in /state/counter,
+// appends "run N" to /state/log, writes scratch data into /tmp and reads it back, commits with
+// fsync, prints "counter: N" and "log lines: M", and unmounts. KEY_FILE holds 32 raw bytes or 64
+// hex characters (e.g. `openssl rand -hex 32`).
+//
+// The first boot. Only the very first run may create the image (16 MiB): a missing or empty
+// image, or one the host replayed back to its creation, must otherwise stop the enclave rather
+// than start it over with empty state. vdisk cannot tell these apart; the program must know. A
+// real enclave knows it from its key: on the boot that generates and seals (or first derives)
+// the key, no image can exist yet; every later boot unseals an existing key. (Issue #21 will let
+// a trusted monotonic counter make this decision instead.) Here the caller says so with
+// --first-boot, e.g. right after creating KEY_FILE.
 //
 // Exit codes: 0 success, 1 other error, 2 usage, 3 wrong key or damaged image, 4 key file
-// missing, 6 image in use by another process. Errors go to stderr as "counter_cpp: error: ...".
+// missing, 6 image in use by another process, 8 image missing or empty without --first-boot
+// (deleted or emptied by the host?), 9 image at its creation commit without --first-boot
+// (replayed by the host?). Errors go to stderr as "counter_cpp: error: ...".
 #include <cstdint>
 #include <cstdio>
 #include <fcntl.h>
@@ -33,6 +43,8 @@ int exit_code_for(const vdisk::Status& status) {
     case vdisk::ErrorCode::kUnsupportedVersion: return 3;
     case vdisk::ErrorCode::kNotFound: return 4;
     case vdisk::ErrorCode::kInUse: return 6;
+    case vdisk::ErrorCode::kImageMissing: return 8;
+    case vdisk::ErrorCode::kRollback: return 9;
     default: return 1;
   }
 }
@@ -125,17 +137,21 @@ vdisk::Status run(vdisk::FileSystem& fs, uint64_t& counter, uint64_t& log_lines)
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: counter_cpp IMAGE KEY_FILE\n");
+  const bool first_boot = argc == 4 && std::string_view(argv[1]) == "--first-boot";
+  if (argc != 3 && !first_boot) {
+    std::fprintf(stderr, "usage: counter_cpp [--first-boot] IMAGE KEY_FILE\n");
     return 2;
   }
-  auto key = vdisk::key_from_file(argv[2]);
+  const char* image = argv[argc - 2];
+  auto key = vdisk::key_from_file(argv[argc - 1]);
   if (!key.ok()) return fail(key.status());
 
   vdisk::MountOptions options;
-  options.image_path = argv[1];
+  options.image_path = image;
   options.key = std::move(key).value();
+  // Creation parameters, used only on the first boot; any other boot must find the image.
   options.create.create_if_absent = true;
+  options.create.first_boot = first_boot;
   options.create.capacity_bytes = kCapacityBytes;
   options.fs.tmp_bytes = kTmpBytes;
   auto fs = vdisk::mount(options);

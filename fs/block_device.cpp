@@ -1,5 +1,6 @@
 #include "fs/block_device.h"
 
+#include <cerrno>
 #include <cstring>
 #include <unordered_map>
 #include <vector>
@@ -11,18 +12,22 @@ namespace {
 
 class DiskDevice final : public BlockDevice {
  public:
-  explicit DiskDevice(Disk& disk) : disk_(disk) {}
+  DiskDevice(Disk& disk, bool read_only) : disk_(disk), read_only_(read_only) {}
   uint64_t capacity() const override { return disk_.capacity(); }
   Status read(uint64_t lba, std::span<uint8_t> out) override { return disk_.read(lba, out); }
-  Status write(uint64_t lba, std::span<const uint8_t> data) override { return disk_.write(lba, data); }
-  Status trim(uint64_t lba, uint64_t count) override { return disk_.trim(lba, count); }
-  Status commit() override { return disk_.commit(); }
-  bool can_absorb(uint64_t blocks) const override { return disk_.can_absorb(blocks); }
-  bool read_only() const override { return disk_.read_only(); }
+  Status write(uint64_t lba, std::span<const uint8_t> data) override {
+    return read_only_ ? refused() : disk_.write(lba, data);
+  }
+  Status trim(uint64_t lba, uint64_t count) override { return read_only_ ? refused() : disk_.trim(lba, count); }
+  Status commit() override { return read_only_ ? Status::Ok() : disk_.commit(); }
+  bool can_absorb(uint64_t blocks) const override { return !read_only_ && disk_.can_absorb(blocks); }
+  bool read_only() const override { return read_only_ || disk_.read_only(); }
   bool persistent() const override { return true; }
 
  private:
+  static Status refused() { return Status::Errno(EROFS, "the filesystem is mounted read-only"); }
   Disk& disk_;
+  const bool read_only_;
 };
 
 class MemoryDevice final : public BlockDevice {
@@ -71,7 +76,9 @@ class MemoryDevice final : public BlockDevice {
 
 }  // namespace
 
-std::unique_ptr<BlockDevice> make_disk_device(Disk& disk) { return std::make_unique<DiskDevice>(disk); }
+std::unique_ptr<BlockDevice> make_disk_device(Disk& disk, bool read_only) {
+  return std::make_unique<DiskDevice>(disk, read_only);
+}
 std::unique_ptr<BlockDevice> make_memory_device(uint64_t blocks) { return std::make_unique<MemoryDevice>(blocks); }
 
 }  // namespace vdisk::fs

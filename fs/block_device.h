@@ -28,8 +28,11 @@ class BlockDevice {
   virtual bool persistent() const = 0;
 };
 
-// Borrows `disk` (which must outlive the device).
-std::unique_ptr<BlockDevice> make_disk_device(Disk& disk);
+// Borrows `disk` (which must outlive the device). With `read_only` the device is read-only
+// whatever the Disk: it reports read_only(), refuses write and trim with EROFS without reaching
+// the Disk, and its commit() does nothing (the filesystem over it never changes the Disk; reads
+// still go to the Disk, which in ORAM mode writes their paths back when it is writable).
+std::unique_ptr<BlockDevice> make_disk_device(Disk& disk, bool read_only = false);
 // Sparse memory of `blocks` blocks: only written blocks use memory.
 std::unique_ptr<BlockDevice> make_memory_device(uint64_t blocks);
 

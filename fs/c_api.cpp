@@ -165,6 +165,8 @@ int read_options(const vd_mount_options* in, vd_mount_options* o) {
   VD_TAKE(fill_random);
   VD_TAKE(commit_interval_ms);
   VD_TAKE(scrypt_log2_n);
+  VD_TAKE(first_boot);
+  VD_TAKE(oram_linkable_reads);
 #undef VD_TAKE
   return 0;
 }
@@ -226,7 +228,9 @@ vdisk::Result<vdisk::MountOptions> to_mount_options(const vd_mount_options& o) {
     m.cache_bytes = static_cast<size_t>(o.cache_bytes);
   }
   m.read_only = o.read_only != 0;
+  m.oram_linkable_reads = o.oram_linkable_reads != 0;
   m.create.create_if_absent = o.create_if_absent != 0;
+  m.create.first_boot = o.first_boot != 0;
   m.create.capacity_bytes = o.capacity_bytes;
   m.create.fill_random = o.fill_random != 0;
   switch (o.mode) {
@@ -655,6 +659,8 @@ const char* vd_strerror(int err) {
     case EAGAIN: return "resource temporarily unavailable";
     case ENOMEM: return "out of memory";
     case EACCES: return "wrong key (no keyslot accepts it)";
+    case ENOMEDIUM: return "no image: the image file is missing or empty, and this is not a first boot";
+    case ESTALE: return "stale image: older than expected (at its creation commit: replayed?)";
     case EBUSY: return "busy: the image is in use by another writer, or the path is a mount point";
     case EEXIST: return "file exists";
     case EXDEV: return "cross-mount link or rename (between / and /tmp)";

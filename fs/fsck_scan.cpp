@@ -159,8 +159,8 @@ Status Scanner::run(bool deep) {
   if (all_zero(b) && disk_.info().sequence == 1) {
     pristine = true;
     problem("fs-superblock", "",
-            "the disk holds no filesystem: nothing was ever written to it (commit 1, as created); a writable mount "
-            "or vdisk-create formats it");
+            "the disk holds no filesystem: nothing was ever written to it (commit 1, as created: vdisk-create "
+            "interrupted, or the host replayed the image's first superblock); only a first boot formats it");
     return fatal_;
   }
   auto decoded = Superblock::decode(b);

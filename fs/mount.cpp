@@ -1,5 +1,5 @@
-// Mount at boot: open or (as the create policy allows) create the image, format a blank disk,
-// assemble "/" and "/tmp".
+// Mount at boot: the boot decision (open, or on a first boot create or format the image; otherwise
+// refuse a missing, empty or never-formatted image), then assemble "/" and "/tmp".
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,6 +35,108 @@ Result<std::unique_ptr<Volume>> memory_volume(const FsOptions& o) {
   return Volume::open(std::move(dev), volume_options(o));
 }
 
+// The first-boot decision: may this mount create a missing or empty image, or format one that is
+// still at its creation commit? Today the caller asserts it (CreatePolicy::first_boot). Issue #21
+// decides it here from a trusted monotonic counter instead (first boot only while the counter is
+// at its initial value; an image older than the counter is then kRollback as well).
+bool boot_decision(const MountOptions& options) { return options.create.first_boot; }
+
+// The error for a Disk at its creation commit where a filesystem was expected.
+Status pristine_refused(uint64_t sequence) {
+  return Status(ErrorCode::kRollback,
+                fmt::format("the image is at its creation commit (commit {}: nothing was ever written, no "
+                            "filesystem): either its creation stopped before the filesystem was made (vdisk-create "
+                            "interrupted, or Disk::create without format_filesystem), or the host replayed the "
+                            "image's first superblock and every later commit is gone from this copy; nothing was "
+                            "written. Restore the image; only if no image has ever existed (a first boot) format it",
+                            sequence));
+}
+
+// The placement mode in the image's public header (unauthenticated: Disk::open checks it again).
+Result<format::Mode> image_mode(const std::string& path) {
+  VDISK_ASSIGN_OR_RETURN(auto store, open_file_store(path, OpenMode::kNoLock));
+  VDISK_ASSIGN_OR_RETURN(format::Header header, read_public_header(*store));
+  return header.mode;
+}
+
+Result<std::unique_ptr<FileSystem>> create_image(const MountOptions& options, bool exists) {
+  const CreatePolicy& cp = options.create;
+  const std::string& path = options.image_path;
+  const std::string where = "image " + path;
+  if (options.read_only) return Status(ErrorCode::kInvalidArgument, where + ": cannot create an image read-only");
+  if (cp.capacity_bytes == 0 || cp.capacity_bytes % kBlockSize != 0)
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("{}: capacity {} is not a positive multiple of 4096 bytes", where, cp.capacity_bytes));
+  CreateOptions co;
+  co.capacity_blocks = cp.capacity_bytes / kBlockSize;
+  co.spare_fraction = cp.spare_fraction;
+  co.mode = cp.mode;
+  co.scrypt = cp.scrypt;
+  co.fill_random = cp.fill_random;
+  // The file's size depends on the mode (shuffle: data and spare slots; ORAM: the bucket tree).
+  // A capacity or parameter the mode refuses fails here, before the file exists.
+  auto slots = Disk::image_slots(co);
+  if (!slots.ok())
+    return slots.status().with_context(fmt::format("{}: cannot create an image of {} bytes in {} mode", where,
+                                                   cp.capacity_bytes, format::mode_name(cp.mode)));
+  auto store = create_file_store(path, *slots, /*overwrite=*/exists);
+  if (!store.ok()) return store.status().with_context(where);
+  auto disk = Disk::create(std::move(store).value(), options.key, co);
+  Status formatted = disk.ok() ? format_filesystem(**disk, options.fs.clock) : disk.status();
+  Result<std::unique_ptr<FileSystem>> fs = formatted.ok() ? mount_disk(std::move(disk).value(), options.fs)
+                                                          : Result<std::unique_ptr<FileSystem>>(formatted);
+  if (!fs.ok()) {
+    // Leave the path as it was: missing, or empty.
+    if (exists) (void)::truncate(path.c_str(), 0);
+    else (void)::unlink(path.c_str());
+    return fs.status().with_context(where);
+  }
+  return fs;
+}
+
+// An existing image: open it or fail; never reformat one that holds a filesystem (G4). Read-only
+// on an ORAM image opens the file for writing (FsOptions::read_only) unless linkable reads.
+Result<std::unique_ptr<FileSystem>> open_image(const MountOptions& options, bool first_boot) {
+  const std::string& path = options.image_path;
+  const std::string where = "image " + path;
+  bool writable = !options.read_only;
+  if (options.read_only && !options.oram_linkable_reads) {
+    auto mode = image_mode(path);
+    if (!mode.ok()) return mode.status().with_context(where);
+    writable = *mode == format::Mode::kOram;
+  }
+  auto store = open_file_store(path, writable ? OpenMode::kReadWrite : OpenMode::kReadOnly);
+  if (!store.ok()) {
+    if (options.read_only && writable)
+      return store.status().with_context(fmt::format(
+          "{} (a read-only mount of an ORAM image opens it for writing, to write back the paths it reads; "
+          "oram_linkable_reads opens it read-only, and lets the host link its reads to other sessions')",
+          where));
+    return store.status().with_context(where);
+  }
+  OpenOptions oo;
+  oo.cache_bytes = options.cache_bytes;
+  oo.readahead_blocks = options.readahead_blocks;
+  oo.read_only = !writable;
+  oo.oram_linkable_reads = options.read_only && options.oram_linkable_reads;
+  auto disk = Disk::open(std::move(store).value(), options.key, oo);
+  if (!disk.ok()) return disk.status().with_context(where);
+  if ((*disk)->pristine()) {
+    if (!first_boot) return pristine_refused((*disk)->info().sequence).with_context(where);
+    if (options.read_only)
+      return Status(ErrorCode::kInvalidArgument,
+                    where + ": the image holds no filesystem yet (at its creation commit) and cannot be formatted "
+                            "by a read-only mount");
+    Status formatted = format_filesystem(**disk, options.fs.clock);
+    if (!formatted.ok()) return formatted.with_context(where);
+  }
+  FsOptions fo = options.fs;
+  fo.read_only = fo.read_only || options.read_only;
+  auto fs = mount_disk(std::move(disk).value(), fo);
+  if (!fs.ok()) return fs.status().with_context(where);
+  return fs;
+}
+
 }  // namespace
 
 Timespec system_clock_now() {
@@ -53,12 +155,9 @@ Status format_filesystem(Disk& disk, const Clock& clock) {
 
 Result<std::unique_ptr<FileSystem>> mount_disk(std::unique_ptr<Disk> disk, const FsOptions& options) {
   if (!disk) return Status(ErrorCode::kInvalidArgument, "mount_disk: no disk");
-  if (disk->pristine()) {
-    if (disk->read_only())
-      return Status(ErrorCode::kNotVdisk, "the image holds no filesystem yet and is open read-only");
-    VDISK_RETURN_IF_ERROR(format_filesystem(*disk, options.clock));
-  }
-  auto root = Volume::open(fs::make_disk_device(*disk), volume_options(options));
+  if (disk->pristine()) return pristine_refused(disk->info().sequence);
+  const bool read_only = options.read_only || disk->read_only();
+  auto root = Volume::open(fs::make_disk_device(*disk, read_only), volume_options(options));
   if (!root.ok()) return root.status();
   std::unique_ptr<Volume> tmp;
   if (options.tmp_bytes > 0) {
@@ -82,53 +181,26 @@ Result<std::unique_ptr<FileSystem>> mount(const MountOptions& options) {
   const bool exists = ::stat(path.c_str(), &st) == 0;
   if (!exists && errno != ENOENT)
     return Status(ErrorCode::kIoError, fmt::format("{}: cannot stat: {}", where, std::strerror(errno)));
+  const bool first_boot = boot_decision(options);
   if (!exists || st.st_size == 0) {
+    // Created only on a first boot; otherwise the host may have deleted or emptied it (G4).
     const CreatePolicy& cp = options.create;
+    const char* state = exists ? "is empty" : "does not exist";
+    if (!first_boot)
+      return Status(ErrorCode::kImageMissing,
+                    fmt::format("{} {}, and this is not a first boot (CreatePolicy::first_boot is not set): the host "
+                                "may have deleted or emptied it, and the data it held is not here; nothing was "
+                                "created. Restore the image; only on a first boot (no image has ever existed) set "
+                                "first_boot and create_if_absent to create one",
+                                where, state));
     if (!cp.create_if_absent)
-      return Status(ErrorCode::kNotFound,
-                    fmt::format("{} {}; set the create-if-absent policy to make a new one", where,
-                                exists ? "is empty" : "does not exist"));
-    if (options.read_only) return Status(ErrorCode::kInvalidArgument, where + ": cannot create an image read-only");
-    if (cp.capacity_bytes == 0 || cp.capacity_bytes % kBlockSize != 0)
-      return Status(ErrorCode::kInvalidArgument,
-                    fmt::format("{}: capacity {} is not a positive multiple of 4096 bytes", where, cp.capacity_bytes));
-    CreateOptions co;
-    co.capacity_blocks = cp.capacity_bytes / kBlockSize;
-    co.spare_fraction = cp.spare_fraction;
-    co.mode = cp.mode;
-    co.scrypt = cp.scrypt;
-    co.fill_random = cp.fill_random;
-    // The file's size depends on the mode (shuffle: data and spare slots; ORAM: the bucket tree).
-    // A capacity or parameter the mode refuses fails here, before the file exists.
-    auto slots = Disk::image_slots(co);
-    if (!slots.ok())
-      return slots.status().with_context(fmt::format("{}: cannot create an image of {} bytes in {} mode", where,
-                                                     cp.capacity_bytes, format::mode_name(cp.mode)));
-    auto store = create_file_store(path, *slots, /*overwrite=*/exists);
-    if (!store.ok()) return store.status().with_context(where);
-    auto disk = Disk::create(std::move(store).value(), options.key, co);
-    Result<std::unique_ptr<FileSystem>> fs =
-        disk.ok() ? mount_disk(std::move(disk).value(), fo) : Result<std::unique_ptr<FileSystem>>(disk.status());
-    if (!fs.ok()) {
-      // Leave the path as it was: missing, or empty.
-      if (exists) (void)::truncate(path.c_str(), 0);
-      else (void)::unlink(path.c_str());
-      return fs.status().with_context(where);
-    }
-    return fs;
+      return Status(ErrorCode::kImageMissing,
+                    fmt::format("{} {}: a first boot is asserted, but the create-if-absent policy is not set (set "
+                                "it, with a capacity, to create the image)",
+                                where, state));
+    return create_image(options, exists);
   }
-  // An existing image: open it or fail; never reformat (G4).
-  auto store = open_file_store(path, options.read_only ? OpenMode::kReadOnly : OpenMode::kReadWrite);
-  if (!store.ok()) return store.status().with_context(where);
-  OpenOptions oo;
-  oo.cache_bytes = options.cache_bytes;
-  oo.readahead_blocks = options.readahead_blocks;
-  oo.read_only = options.read_only;
-  auto disk = Disk::open(std::move(store).value(), options.key, oo);
-  if (!disk.ok()) return disk.status().with_context(where);
-  auto fs = mount_disk(std::move(disk).value(), fo);
-  if (!fs.ok()) return fs.status().with_context(where);
-  return fs;
+  return open_image(options, first_boot);
 }
 
 }  // namespace vdisk

@@ -545,6 +545,14 @@ Status Vfs::unmount_locked() {
   known_.clear();
   Status s = sync_locked();
   if (first.ok() && !s.ok()) first = s;
+  // A read-only filesystem over a writable Disk (a read-only mount of an ORAM image) changed
+  // nothing of its own, but its reads moved blocks to fresh leaves: commit those positions now,
+  // and only now, even after a filesystem error (the Disk's state is consistent unless the Disk
+  // itself failed, which its commit reports). A no-op for a Disk without changes.
+  if (disk_ && root_->read_only() && !disk_->read_only()) {
+    Status positions = disk_->commit();
+    if (first.ok() && !positions.ok()) first = positions;
+  }
   unmounted_ = true;
   final_stats_.commits = root_->commits();
   final_stats_.automatic_commits = root_->automatic_commits();

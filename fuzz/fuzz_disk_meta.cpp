@@ -259,6 +259,7 @@ void forge(const Template& t, std::vector<Record>& records, fuzz::VectorStore& s
 OpenOptions open_options(uint8_t flags) {
   OpenOptions o;
   o.read_only = (flags & 2) != 0;
+  o.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
   o.commit = (flags & 4) != 0 ? CommitChoice::kPrevious : CommitChoice::kNewest;
   static constexpr std::array<size_t, 4> kCache = {kDefaultCacheBytes, kBlockSize, 4 * kBlockSize, 64 * kBlockSize};
   o.cache_bytes = kCache[(flags >> 4) & 3];
@@ -333,6 +334,7 @@ void exercise(uint8_t flags, fuzz::VectorStore& store, Input& rest) {
   OpenOptions again = options;
   again.commit = CommitChoice::kNewest;
   again.read_only = true;
+  again.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
   auto reopened = Disk::open(std::make_unique<fuzz::BorrowedStore>(store), fuzz::fuzz_key(), again);
   FUZZ_CHECK(reopened.ok(), "reopen after a successful commit: " + fuzz::text(reopened));
   for (const auto& [lba, tag] : written) {
@@ -492,6 +494,7 @@ std::vector<fuzz::Seed> vdisk::fuzz::fuzz_seeds() {
       VectorStore store(t.image);
       OpenOptions o;
       o.read_only = true;
+      o.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
       auto d = Disk::open(std::make_unique<BorrowedStore>(store), fuzz_key(), o);
       FUZZ_OK(d);
       return (*d)->info();
@@ -510,6 +513,7 @@ std::vector<fuzz::Seed> vdisk::fuzz::fuzz_seeds() {
       forge(t, copy, store);
       OpenOptions o;
       o.read_only = true;
+      o.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
       auto d = Disk::open(std::make_unique<BorrowedStore>(store), fuzz_key(), o);
       FUZZ_OK(d);
       auto report = (*d)->verify();

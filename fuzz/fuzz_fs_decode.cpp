@@ -65,6 +65,7 @@ std::vector<uint8_t> build_template() {
   fuzz::VectorStore store(std::vector<uint8_t>(*slots * kBlockSize, 0));
   auto disk = Disk::create(std::make_unique<fuzz::BorrowedStore>(store), fuzz::fuzz_key(), c);
   FUZZ_OK(disk);
+  FUZZ_OK(format_filesystem(**disk, fixed_clock));
   auto mounted = mount_disk(std::move(disk).value(), fs_options());
   FUZZ_OK(mounted);
   FileSystem& fs = **mounted;
@@ -214,6 +215,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   {
     OpenOptions o;
     o.read_only = read_only;
+    o.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
     auto disk = Disk::open(std::make_unique<fuzz::BorrowedStore>(store), fuzz::fuzz_key(), o);
     FUZZ_OK(disk);
     auto fs = mount_disk(std::move(disk).value(), fs_options());
@@ -231,6 +233,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if ((flags & 2) != 0 && !read_only) {
     OpenOptions o;
     o.read_only = true;
+    o.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
     auto disk = Disk::open(std::make_unique<fuzz::BorrowedStore>(store), fuzz::fuzz_key(), o);
     FUZZ_OK(disk);
     auto fs = mount_disk(std::move(disk).value(), fs_options());
@@ -239,6 +242,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if ((flags & 4) != 0) {
     OpenOptions o;
     o.read_only = true;
+    o.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
     auto disk = Disk::open(std::make_unique<fuzz::BorrowedStore>(store), fuzz::fuzz_key(), o);
     FUZZ_OK(disk);
     (void)check_filesystem(**disk);
@@ -254,6 +258,7 @@ std::vector<fuzz::Seed> vdisk::fuzz::fuzz_seeds() {
   VectorStore store(get_template());
   OpenOptions o;
   o.read_only = true;
+  o.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
   auto disk = Disk::open(std::make_unique<BorrowedStore>(store), fuzz_key(), o);
   FUZZ_OK(disk);
   std::vector<uint8_t> block(kBlockSize);

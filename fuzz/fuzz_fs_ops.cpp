@@ -204,6 +204,7 @@ class Harness {
     store_ = &store;
     auto disk = Disk::create(std::make_unique<fuzz::BorrowedStore>(*store_), fuzz::fuzz_key(), c);
     FUZZ_OK(disk);
+    FUZZ_OK(format_filesystem(**disk, [] { return Timespec{1700000000, 0}; }));
     mount(std::move(disk).value());
   }
   ~Harness() {

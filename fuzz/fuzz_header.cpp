@@ -128,6 +128,7 @@ void try_unlock(const format::Header& h, bool passphrase) {
   format::encode_header(h, std::span<uint8_t, kBlockSize>(image.data(), kBlockSize));
   OpenOptions options;
   options.read_only = true;
+  options.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
   auto disk = Disk::open(std::make_unique<fuzz::VectorStore>(std::move(image)), key, options);
   FUZZ_CHECK(!disk.ok() && disk.status().code() == ErrorCode::kCorrupt, "open of a store of zeros: " + fuzz::text(disk));
 }
@@ -168,6 +169,7 @@ void create_same_geometry(const format::Header& h) {
              "created geometry differs from the decoded one");
   OpenOptions o;
   o.read_only = true;
+  o.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
   auto disk = Disk::open(std::make_unique<fuzz::BorrowedStore>(store), key, o);
   FUZZ_OK(disk);
   std::vector<uint8_t> back(kBlockSize);

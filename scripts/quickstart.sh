@@ -26,9 +26,10 @@ build/tools/vdisk export demo/demo.vdisk /docs demo/export --key-file demo/demo.
 diff -r docs demo/export
 build/tools/vdisk df demo/demo.vdisk --key-file demo/demo.key
 # An enclave-style program: mounts at boot, keeps a counter across restarts, /tmp in memory.
+# The boot that makes the key is the first boot: only it may create the image (--first-boot).
 rm -f demo/counter.vdisk
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > demo/counter.key
-build/examples/counter_cpp demo/counter.vdisk demo/counter.key
+build/examples/counter_cpp --first-boot demo/counter.vdisk demo/counter.key
 build/examples/counter_c demo/counter.vdisk demo/counter.key
 # The benchmark workloads W1-W6 on vdisk alone, small sizes (bench/compare.sh runs them at full
 # size against a plain directory and gocryptfs: docs/BENCHMARKS.md).

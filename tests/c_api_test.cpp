@@ -40,8 +40,9 @@ std::array<uint8_t, 32> raw_key(uint8_t seed) {
 // The vd_mode of the images the tests create: VDISK_TEST_MODE (test_util.h, test_mode()).
 int32_t test_vd_mode() { return vdisk::test::oram_mode() ? VD_MODE_ORAM : VD_MODE_SHUFFLE; }
 
-// Options for a small image at `path` (in test_vd_mode()) with a raw key and a /tmp; the caller
-// keeps `path` and `key` alive until vd_mount returns.
+// Options for a small image at `path` (in test_vd_mode()) with a raw key and a /tmp, on a first
+// boot: the first mount creates the image, later ones open it (first_boot does not change how an
+// image with a filesystem opens). The caller keeps `path` and `key` alive until vd_mount returns.
 vd_mount_options image_options(const std::string& path, const std::array<uint8_t, 32>& key) {
   vd_mount_options o;
   REQUIRE(vd_mount_options_init(&o) == 0);
@@ -50,6 +51,7 @@ vd_mount_options image_options(const std::string& path, const std::array<uint8_t
   o.key = key.data();
   o.key_len = key.size();
   o.create_if_absent = 1;
+  o.first_boot = 1;
   o.capacity_bytes = kCapacity;
   o.mode = test_vd_mode();
   o.fill_random = 0;  // speed: the tests never look at unused slots
@@ -130,6 +132,7 @@ TEST_CASE("c api: mount creates an image and data persists across unmount and re
   }
   REQUIRE(std::filesystem::file_size(image) >= kCapacity);
   o.create_if_absent = 0;
+  o.first_boot = 0;
   Mount m(o);
   CHECK(get(m.get(), "/state/a") == "persistent");
   CHECK(get(m.get(), "/state/c") == "committed by unmount");
@@ -155,11 +158,14 @@ TEST_CASE("c api: mount options init and defaults", "[c-api][no-disk]") {
   CHECK(o.fill_random == 1);
   CHECK(o.commit_interval_ms == 0);
   CHECK(o.scrypt_log2_n == 0);
+  CHECK(o.first_boot == 0);
+  CHECK(o.oram_linkable_reads == 0);
+  CHECK(VDISK_C_API_VERSION == 2);
   CHECK(vd_mount_options_init(nullptr) == -EINVAL);
   CHECK(last_error_has("options is NULL"));
 }
 
-// [shuffle-only]: the old struct has no mode field, so the image is in the default shuffle mode
+// [shuffle-only]: the old struct has no mode field, so the image it opens is in shuffle mode
 // whatever the test mode.
 TEST_CASE("c api: a smaller struct_size from an older caller gets defaults for the fields beyond it",
           "[c-api][shuffle-only]") {
@@ -184,20 +190,24 @@ TEST_CASE("c api: a smaller struct_size from an older caller gets defaults for t
   o.struct_size = old_size;
   auto old = std::make_unique<unsigned char[]>(old_size);
   std::memcpy(old.get(), &o, old_size);
-  REQUIRE(vd_mount(reinterpret_cast<const vd_mount_options*>(old.get()), &fs) == 0);
+  const auto* old_options = reinterpret_cast<const vd_mount_options*>(old.get());
+  // first_boot lies beyond it: its default (0) applies, so the missing image is not created,
+  // whatever create_if_absent says (a version-1 caller no longer creates silently); and mode
+  // 12345 was not read (it would give -EINVAL first).
+  REQUIRE(o.create_if_absent == 1);
+  CHECK(vd_mount(old_options, &fs) == -ENOMEDIUM);
+  CHECK(fs == nullptr);
+  CHECK(last_error_has("not a first boot"));
+  CHECK_FALSE(std::filesystem::exists(image));
+  // Created by a current caller (shuffle mode), the image then opens for the older one.
+  vd_mount_options create = image_options(image, key);
+  create.mode = VD_MODE_SHUFFLE;
+  { Mount m(create); put(m.get(), "/made", "by a version-2 caller"); }
+  REQUIRE(vd_mount(old_options, &fs) == 0);
   REQUIRE(fs != nullptr);
+  CHECK(get(fs, "/made") == "by a version-2 caller");
   REQUIRE(vd_unmount(fs) == 0);
   fs = nullptr;
-  // The defaults took effect: shuffle mode, and fill_random on (unused slots are not zero).
-  std::string bytes = vdisk::test::read_file(image);
-  REQUIRE(bytes.size() % 4096 == 0);
-  auto header = vdisk::format::decode_header(
-      std::span<const uint8_t, 4096>(reinterpret_cast<const uint8_t*>(bytes.data()), 4096), bytes.size() / 4096);
-  REQUIRE_OK(header);
-  CHECK(header->mode == vdisk::format::Mode::kShuffle);
-  CHECK(header->geometry.capacity_blocks == kCapacity / 4096);
-  std::string tail = bytes.substr(bytes.size() - 4096);
-  CHECK(tail != std::string(4096, '\0'));
 
   // A struct_size ending inside tmp_bytes: that field is not read either (no /tmp mount).
   vd_mount_options o2 = image_options(image, key);
@@ -209,18 +219,28 @@ TEST_CASE("c api: a smaller struct_size from an older caller gets defaults for t
   CHECK(vd_rename(m.get(), "/x", "/tmp") == 0);  // no EXDEV: "/tmp" is an ordinary name here
 }
 
-TEST_CASE("c api: control: fill_random off leaves unused slots zero", "[c-api][shuffle-only]") {
-  // Shows that the non-zero tail in the struct_size test comes from the default, not the format.
-  // That test's image is in shuffle mode (the old struct has no mode field), so this one is too,
-  // whatever the test mode ([shuffle-only]).
+TEST_CASE("c api: fill_random: on by default (unused slots random), off leaves them zero", "[c-api][shuffle-only]") {
+  // Shuffle mode whatever the test mode ([shuffle-only]): the tail of a shuffle image is a spare
+  // data slot that a new image never writes.
   TempDir dir;
-  std::string image = dir.file("disk.img");
   auto key = raw_key(2);
-  vd_mount_options o = image_options(image, key);
-  o.mode = VD_MODE_SHUFFLE;
-  { Mount m(o); }
-  std::string bytes = vdisk::test::read_file(image);
-  CHECK(bytes.substr(bytes.size() - 4096) == std::string(4096, '\0'));
+  for (int32_t fill : {1, 0}) {
+    std::string image = dir.file("disk" + std::to_string(fill) + ".img");
+    vd_mount_options o = image_options(image, key);
+    REQUIRE(vd_mount_options_init(&o) == 0);
+    o.image_path = image.c_str();
+    o.key_kind = VD_KEY_RAW;
+    o.key = key.data();
+    o.key_len = key.size();
+    o.create_if_absent = 1;
+    o.first_boot = 1;
+    o.capacity_bytes = kCapacity;
+    if (fill == 0) o.fill_random = 0;  // otherwise the default from vd_mount_options_init
+    { Mount m(o); }
+    std::string bytes = vdisk::test::read_file(image);
+    INFO("fill_random " << fill);
+    CHECK((bytes.substr(bytes.size() - 4096) == std::string(4096, '\0')) == (fill == 0));
+  }
 }
 
 TEST_CASE("c api: struct_size out of range and unknown trailing fields", "[c-api]") {
@@ -263,10 +283,11 @@ TEST_CASE("c api: mount errors", "[c-api]") {
   REQUIRE(vd_mount(nullptr, &fs) == -EINVAL);
   CHECK(last_error_has("options is NULL"));
 
-  SECTION("missing image without create_if_absent: ENOENT naming it") {
+  SECTION("missing image without create_if_absent: ENOMEDIUM naming it") {
     o.create_if_absent = 0;
-    CHECK(vd_mount(&o, &fs) == -ENOENT);
+    CHECK(vd_mount(&o, &fs) == -ENOMEDIUM);
     CHECK(last_error_has(image));
+    CHECK(last_error_has("create-if-absent"));
     CHECK_FALSE(std::filesystem::exists(image));
   }
   SECTION("creating without a capacity: EINVAL") {
@@ -338,6 +359,85 @@ TEST_CASE("c api: mount errors", "[c-api]") {
     CHECK(vd_mount(&o, &fs) == -EBUSY);
     CHECK(fs == nullptr);
   }
+}
+
+namespace {
+
+// An image at `path` just as Disk::create leaves it: at its creation commit, no filesystem (a
+// vdisk-create that stopped before formatting, or a host that replayed the first superblock).
+void create_unformatted(const std::string& path, const std::array<uint8_t, 32>& raw) {
+  vdisk::CreateOptions c = vdisk::test::test_create_options(kCapacity / 4096);
+  auto store = vdisk::create_file_store(path, vdisk::Disk::image_slots(c).value(), false);
+  REQUIRE_OK(store);
+  auto secret = vdisk::crypto::SecretKey::from_bytes(raw);
+  REQUIRE_OK(secret);
+  auto key = vdisk::KeyMaterial::from_raw(std::move(secret).value(), "test key");
+  REQUIRE_OK(vdisk::Disk::create(std::move(store).value(), key, c));
+}
+
+}  // namespace
+
+TEST_CASE("c api: a missing or empty image is created only on a first boot, ENOMEDIUM otherwise", "[c-api][boot]") {
+  TempDir dir;
+  std::string image = dir.file("disk.img");
+  auto key = raw_key(4);
+  vd_mount_options o = image_options(image, key);
+  vd_fs* fs = nullptr;
+  for (bool empty : {false, true}) {
+    INFO((empty ? "empty file" : "missing file"));
+    if (empty) vdisk::test::write_file(image, "");
+    o.first_boot = 0;  // create_if_absent alone no longer creates
+    CHECK(vd_mount(&o, &fs) == -ENOMEDIUM);
+    CHECK(fs == nullptr);
+    CHECK(last_error_has(image));
+    CHECK(last_error_has(empty ? "is empty" : "does not exist"));
+    CHECK(last_error_has("not a first boot"));
+    CHECK(last_error_has("deleted or emptied"));
+    CHECK(std::filesystem::exists(image) == empty);
+    if (empty) CHECK(std::filesystem::file_size(image) == 0);
+  }
+  // A first boot creates it; later boots (without first_boot) open it.
+  o.first_boot = 1;
+  { Mount m(o); put(m.get(), "/state", "1"); }
+  o.first_boot = 0;
+  o.create_if_absent = 0;
+  {
+    Mount m(o);
+    CHECK(get(m.get(), "/state") == "1");
+  }
+  // The host deletes it: the next boot says so instead of starting over.
+  std::filesystem::remove(image);
+  o.create_if_absent = 1;
+  CHECK(vd_mount(&o, &fs) == -ENOMEDIUM);
+  CHECK_FALSE(std::filesystem::exists(image));
+}
+
+TEST_CASE("c api: an image at its creation commit is formatted only on a first boot, ESTALE otherwise", "[c-api][boot]") {
+  TempDir dir;
+  std::string image = dir.file("disk.img");
+  auto key = raw_key(4);
+  create_unformatted(image, key);
+  const std::string before = vdisk::test::read_file(image);
+  vd_mount_options o = image_options(image, key);
+  o.first_boot = 0;
+  vd_fs* fs = nullptr;
+  CHECK(vd_mount(&o, &fs) == -ESTALE);
+  CHECK(fs == nullptr);
+  CHECK(last_error_has(image));
+  CHECK(last_error_has("creation commit"));
+  CHECK(last_error_has("replayed"));
+  o.read_only = 1;
+  CHECK(vd_mount(&o, &fs) == -ESTALE);
+  CHECK(vdisk::test::read_file(image) == before);  // nothing written
+  o.read_only = 0;
+  o.first_boot = 1;
+  {
+    Mount m(o);
+    put(m.get(), "/state", "formatted on the first boot");
+  }
+  o.first_boot = 0;
+  Mount m(o);
+  CHECK(get(m.get(), "/state") == "formatted on the first boot");
 }
 
 TEST_CASE("c api: keys from a hex key file or a passphrase or a passphrase file and the ORAM mode", "[c-api]") {
@@ -895,7 +995,9 @@ TEST_CASE("c api: vd_strerror is never NULL and covers every errno the API retur
   CHECK(std::string(vd_strerror(0)) == "success");
   CHECK(std::string(vd_strerror(-ENOENT)) == "no such file or directory");
   CHECK(std::string(vd_strerror(-EACCES)).find("wrong key") != std::string::npos);
-  for (int e : {ENOENT, EEXIST, ENOTDIR, EISDIR, ENOTEMPTY, ENOSPC, EXDEV, EBADF, EINVAL, ENAMETOOLONG, EROFS,
+  CHECK(std::string(vd_strerror(-ENOMEDIUM)).find("missing or empty") != std::string::npos);
+  CHECK(std::string(vd_strerror(-ESTALE)).find("older than expected") != std::string::npos);
+  for (int e : {ENOMEDIUM, ESTALE, ENOENT, EEXIST, ENOTDIR, EISDIR, ENOTEMPTY, ENOSPC, EXDEV, EBADF, EINVAL, ENAMETOOLONG, EROFS,
                 ELOOP, EFBIG, EMLINK, EIO, EACCES, EBUSY, ENOMEM, EOVERFLOW, EMFILE, ENFILE, ERANGE, EPERM,
                 ENOTSUP}) {
     INFO("errno " << e);
@@ -966,6 +1068,7 @@ TEST_CASE("c api: read-only mount refuses writes with EROFS", "[c-api]") {
   std::string before = vdisk::test::read_file(image);
   o.read_only = 1;
   o.tmp_bytes = 0;
+  o.first_boot = 0;
   {
     Mount m(o);
     vd_fs* fs = m.get();
@@ -985,7 +1088,44 @@ TEST_CASE("c api: read-only mount refuses writes with EROFS", "[c-api]") {
     CHECK(sfs.read_only == 1);
     REQUIRE(m.unmount() == 0);
   }
+  // Shuffle: the file is never written. ORAM: the reads' new positions were committed at unmount
+  // (so the next session does not repeat their paths); oram_linkable_reads never writes.
+  CHECK((vdisk::test::read_file(image) == before) == !vdisk::test::oram_mode());
+  before = vdisk::test::read_file(image);
+  o.oram_linkable_reads = 1;
+  {
+    Mount m(o);
+    CHECK(get(m.get(), "/f") == "kept");
+    CHECK(vd_mkdir(m.get(), "/d", 0755) == -EROFS);
+    REQUIRE(m.unmount() == 0);
+  }
   CHECK(vdisk::test::read_file(image) == before);
+}
+
+TEST_CASE("c api: a read-only mount of an ORAM image is a writer (exclusive lock) unless oram_linkable_reads",
+          "[c-api]") {
+  TempDir dir;
+  std::string image = dir.file("disk.img");
+  auto key = raw_key(10);
+  vd_mount_options o = image_options(image, key);
+  o.mode = VD_MODE_ORAM;
+  o.tmp_bytes = 0;
+  { Mount m(o); put(m.get(), "/f", "kept"); }
+  o.first_boot = 0;
+  o.read_only = 1;
+  vd_fs* fs = nullptr;
+  {
+    Mount reader(o);
+    CHECK(vd_mount(&o, &fs) == -EBUSY);  // a second read-only mount: both would write
+    vd_mount_options linkable = o;
+    linkable.oram_linkable_reads = 1;
+    CHECK(vd_mount(&linkable, &fs) == -EBUSY);  // a shared lock is refused while a writer holds it
+  }
+  o.oram_linkable_reads = 1;
+  Mount a(o);
+  Mount b(o);  // linkable read-only mounts share the lock, as shuffle read-only mounts do
+  CHECK(get(a.get(), "/f") == "kept");
+  CHECK(get(b.get(), "/f") == "kept");
 }
 
 TEST_CASE("c api: commit_interval_ms commits in the background and without it nothing lands", "[c-api]") {

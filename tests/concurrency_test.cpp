@@ -113,6 +113,7 @@ struct FsImage {
     store = make_memory_store(Disk::image_slots(o).value());
     auto disk = Disk::create(std::make_unique<ForwardStore>(*store), test_key(), o);
     REQUIRE_OK(disk);
+    REQUIRE_OK(format_filesystem(**disk));
   }
   std::unique_ptr<FileSystem> mount(uint32_t interval_ms) {
     auto disk = Disk::open(std::make_unique<ForwardStore>(*store), test_key(), OpenOptions{});
@@ -451,6 +452,7 @@ void run_disk_threads(format::Mode mode) {
 
   OpenOptions ro;
   ro.read_only = true;
+  ro.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
   auto reopened = Disk::open(std::make_unique<ForwardStore>(*store), test_key(), ro);
   REQUIRE_OK(reopened);
   std::vector<uint8_t> b(kBlockSize);

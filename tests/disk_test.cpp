@@ -220,6 +220,7 @@ TEST_CASE("wrong key and read-only opens", "[disk]") {
   CHECK(wrong.status().code() == ErrorCode::kAuthFailed);
   OpenOptions ro;
   ro.read_only = true;
+  ro.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
   auto disk = Disk::open(std::make_unique<Forward>(store), test_key(), ro);
   REQUIRE_OK(disk);
   CHECK((*disk)->write(0, pattern_block(0, 0)).code() == ErrorCode::kReadOnly);

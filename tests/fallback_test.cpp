@@ -66,6 +66,7 @@ Result<std::unique_ptr<Disk>> open_at(BlockStore& store, CommitChoice choice, bo
   OpenOptions o;
   o.commit = choice;
   o.read_only = read_only;
+  o.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
   o.cache_bytes = cache_bytes;
   return Disk::open(std::make_unique<ForwardStore>(store), test_key(), o);
 }

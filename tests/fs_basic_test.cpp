@@ -47,6 +47,7 @@ struct DiskFixture {
     auto disk = Disk::create(std::make_unique<test::ForwardStore>(*store), test::test_key(),
                              test::test_create_options(capacity_blocks));
     REQUIRE_OK(disk);
+    REQUIRE_OK(format_filesystem(**disk));
   }
   // The image as it is now in the store: what a crash at this moment would leave.
   DiskFixture snapshot() const {

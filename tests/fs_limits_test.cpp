@@ -1,6 +1,6 @@
 // The filesystem at its limits: huge sparse offsets and EFBIG, a full disk (ENOSPC) with and
 // without automatic commits, a directory of 100,000 entries, the /tmp mount (cap, EXDEV, what
-// belongs where, what survives), the create-if-absent policy of mount(), read-only mounts, and
+// belongs where, what survives), mount() refusing what it cannot create, read-only mounts, and
 // name/path limits (ENAMETOOLONG, ELOOP, relative paths). Images are created in the test mode
 // ($VDISK_TEST_MODE, tests/test_util.h); cases about shuffle mode only are tagged [shuffle-only].
 #include <catch2/catch.hpp>
@@ -32,7 +32,7 @@ uint64_t slots_for(uint64_t capacity_blocks) { return vdisk::test::test_image_sl
 std::unique_ptr<FileSystem> create_fs(BlockStore& store, uint64_t capacity_blocks, const FsOptions& fo = {}) {
   auto disk = Disk::create(std::make_unique<ForwardStore>(store), test_key(), vdisk::test::test_create_options(capacity_blocks));
   REQUIRE_OK(disk);
-  auto fs = mount_disk(std::move(disk).value(), fo);
+  auto fs = vdisk::test::format_and_mount(std::move(disk).value(), fo);
   REQUIRE_OK(fs);
   return std::move(fs).value();
 }
@@ -386,6 +386,7 @@ TEST_CASE("a directory of 100,000 entries (5,000 in ORAM mode): create, look up,
       REQUIRE_OK(store);
       auto d = Disk::create(std::move(store).value(), test_key(), vdisk::test::test_create_options(capacity));
       REQUIRE_OK(d);
+      REQUIRE_OK(format_filesystem(**d));
       disk = std::move(d).value();
     } else {
       auto store = open_file_store(path, OpenMode::kReadWrite);
@@ -479,11 +480,13 @@ namespace {
 
 constexpr uint64_t kImageCapacity = uint64_t{4} << 20;
 
-MountOptions image_options(const std::string& path, uint64_t tmp_bytes, bool create_if_absent = true) {
+// `first_boot`: create the image when it is missing (the boot table: tests/boot_test.cpp).
+MountOptions image_options(const std::string& path, uint64_t tmp_bytes, bool first_boot = true) {
   MountOptions o;
   o.image_path = path;
   o.key = test_key();
-  o.create.create_if_absent = create_if_absent;
+  o.create.create_if_absent = first_boot;
+  o.create.first_boot = first_boot;
   o.create.capacity_bytes = kImageCapacity;
   o.create.mode = vdisk::test::test_mode();
   o.create.fill_random = false;
@@ -625,44 +628,13 @@ TEST_CASE("a memory-only mount without a /tmp size is refused", "[fs-limits][tmp
   CHECK(fs.status().code() == ErrorCode::kInvalidArgument);
 }
 
-// ---- (v) mount's create-if-absent policy and read-only mounts ----------------------------------------
+// ---- (v) mount's create-if-absent policy (the first-boot table: boot_test.cpp) and read-only mounts ---
 
 namespace {
 
 bool file_exists(const std::string& path) { return std::filesystem::exists(path); }
 
 }  // namespace
-
-TEST_CASE("mount creates a missing image only when create_if_absent is set", "[fs-limits][mount]") {
-  TempDir dir;
-  const std::string path = dir.file("new.vdisk");
-  auto refused = vdisk::mount(image_options(path, 0, /*create_if_absent=*/false));
-  REQUIRE_FALSE(refused.ok());
-  CHECK(refused.status().code() == ErrorCode::kNotFound);
-  CHECK(refused.status().message().find(path) != std::string::npos);
-  CHECK_FALSE(file_exists(path));
-  {
-    auto fs = mount_ok(image_options(path, 0, true));
-    write_whole(*fs, "/hello", bytes(1, 5000));
-    REQUIRE_OK(fs->unmount());
-  }
-  CHECK(std::filesystem::file_size(path) == slots_for(kImageCapacity / kBlockSize) * kBlockSize);
-  auto fs = mount_ok(image_options(path, 0, false));
-  CHECK(read_all(*fs, "/hello") == bytes(1, 5000));
-}
-
-TEST_CASE("mount formats a zero-length file only when create_if_absent is set", "[fs-limits][mount]") {
-  TempDir dir;
-  const std::string path = dir.file("empty.vdisk");
-  vdisk::test::write_file(path, "");
-  auto refused = vdisk::mount(image_options(path, 0, false));
-  REQUIRE_FALSE(refused.ok());
-  CHECK(std::filesystem::file_size(path) == 0);
-  auto fs = mount_ok(image_options(path, 0, true));
-  write_whole(*fs, "/x", bytes(2, 10));
-  REQUIRE_OK(fs->unmount());
-  CHECK(std::filesystem::file_size(path) == slots_for(kImageCapacity / kBlockSize) * kBlockSize);
-}
 
 TEST_CASE("mount refuses to create an image the mode cannot hold and leaves the path as it was", "[fs-limits][mount]") {
   // ORAM mode explicitly, whatever the test mode: its largest capacity is 2^22 blocks (16 GiB).
@@ -729,7 +701,26 @@ TEST_CASE("mount never reformats: a wrong key or a foreign file is an error and 
   CHECK(read_all(*fs, "/precious") == bytes(3, 7000));
 }
 
-TEST_CASE("a read-only mount refuses every change with EROFS and leaves the image untouched", "[fs-limits][mount]") {
+namespace {
+
+// The sequence of the image's newest commit.
+uint64_t image_sequence(const std::string& path) {
+  auto store = open_file_store(path, OpenMode::kReadOnly);
+  REQUIRE_OK(store);
+  OpenOptions o;
+  o.read_only = true;
+  o.oram_linkable_reads = true;  // reads no block
+  auto disk = Disk::open(std::move(store).value(), test_key(), o);
+  REQUIRE_OK(disk);
+  return (*disk)->info().sequence;
+}
+
+}  // namespace
+
+// Shuffle: the image is never written. ORAM: the reads' new positions are committed once at
+// unmount (no filesystem change: the same refusals and content), unless oram_linkable_reads
+// opens it read-only (never written). What the host sees of both: oram_read_only_test.cpp.
+TEST_CASE("a read-only mount refuses every change with EROFS and leaves the filesystem untouched", "[fs-limits][mount]") {
   TempDir dir;
   const std::string path = dir.file("disk.vdisk");
   {
@@ -739,10 +730,13 @@ TEST_CASE("a read-only mount refuses every change with EROFS and leaves the imag
     REQUIRE_OK(fs->symlink("file", "/link"));
     REQUIRE_OK(fs->unmount());
   }
-  const std::string before = vdisk::test::read_file(path);
-  {
+  for (bool linkable : {false, true}) {
+    INFO("oram_linkable_reads " << linkable);
+    const std::string before = vdisk::test::read_file(path);
+    const uint64_t sequence = image_sequence(path);
     MountOptions o = image_options(path, 0, false);
     o.read_only = true;
+    o.oram_linkable_reads = linkable;
     auto fs = mount_ok(o);
     CHECK(fs->statfs("/")->read_only);
     CHECK(err(fs->open("/new", O_WRONLY | O_CREAT, 0644)) == EROFS);
@@ -769,8 +763,10 @@ TEST_CASE("a read-only mount refuses every change with EROFS and leaves the imag
     CHECK(fs->stat("/file")->size == 3000);
     CHECK(names_in(*fs, "/") == std::set<std::string>{"dir", "file", "link"});
     REQUIRE_OK(fs->unmount());
+    const bool written = vdisk::test::oram_mode() && !linkable;
+    CHECK((vdisk::test::read_file(path) != before) == written);
+    CHECK(image_sequence(path) == sequence + (written ? 1 : 0));
   }
-  CHECK(vdisk::test::read_file(path) == before);
 }
 
 // ---- (vi) names and paths ----------------------------------------------------------------------------

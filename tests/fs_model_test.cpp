@@ -63,13 +63,13 @@ uint64_t slots_for(uint64_t capacity_blocks, double spare_fraction = format::kDe
   return vdisk::test::test_image_slots(capacity_blocks, spare_fraction);
 }
 
-// Creates a Disk on `store` (kept by the caller) and mounts it: mount_disk formats it.
+// Creates a Disk on `store` (kept by the caller), formats and mounts it.
 std::unique_ptr<FileSystem> create_fs(BlockStore& store, uint64_t capacity_blocks,
                                       double spare_fraction = format::kDefaultSpareFraction) {
   auto disk = Disk::create(std::make_unique<ForwardStore>(store), test_key(),
                            vdisk::test::test_create_options(capacity_blocks, spare_fraction));
   REQUIRE_OK(disk);
-  auto fs = mount_disk(std::move(disk).value(), FsOptions{});
+  auto fs = vdisk::test::format_and_mount(std::move(disk).value());
   REQUIRE_OK(fs);
   return std::move(fs).value();
 }

@@ -79,6 +79,7 @@ OpenOptions open_options(bool read_only = false, bool checking = false) {
   OpenOptions o;
   o.readahead_blocks = 0;
   o.read_only = read_only;
+  o.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
   if (!checking) {
     o.cache_bytes = kCacheBlocks * (kBlockSize + 256);
     o.oram_cached_levels = 2;
@@ -615,8 +616,7 @@ DryRun dry_run(format::Mode mode, const Workload& workload, uint64_t seed) {
       dry.failure = "create: " + disk.status().to_string();
       return dry;
     }
-    auto fs = mount_disk(std::move(disk).value(), fs_options());  // formats
-    Status s = fs.ok() ? (*fs)->unmount() : fs.status();
+    Status s = format_filesystem(**disk);
     if (!s.ok()) {
       dry.failure = "format: " + s.to_string();
       return dry;

@@ -43,7 +43,7 @@ struct FsckImage {
     store = make_memory_store(*slots);
     auto disk = Disk::create(std::make_unique<ForwardStore>(*store), test_key(), o);
     REQUIRE_OK(disk);
-    auto fs = mount_disk(std::move(disk).value(), FsOptions{});  // formats it
+    auto fs = format_and_mount(std::move(disk).value());
     REQUIRE_OK(fs);
     REQUIRE_OK((*fs)->unmount());
   }
@@ -58,6 +58,7 @@ struct FsckImage {
   Result<std::unique_ptr<Disk>> try_open(CommitChoice commit = CommitChoice::kNewest, bool writable = false) {
     OpenOptions o;
     o.read_only = !writable;
+    o.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
     o.commit = commit;
     return Disk::open(std::make_unique<ForwardStore>(*store), test_key(), o);
   }

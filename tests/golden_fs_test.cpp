@@ -66,6 +66,7 @@ TEST_CASE("write the golden image for fs format version 1", "[.golden-fs-writer]
   o.image_path = path;
   o.key = std::move(key).value();
   o.create.create_if_absent = true;
+  o.create.first_boot = true;  // the golden image is made anew here
   o.create.capacity_bytes = kCapacityBytes;
   o.fs.clock = fixed_clock();
   auto fs = mount(o);

@@ -58,6 +58,7 @@ TEST_CASE("the format version 1 golden image opens, verifies and reads back exac
   CHECK(header->geometry.capacity_blocks == kGoldenCapacity);
   OpenOptions ro;
   ro.read_only = true;
+  ro.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
   auto disk = Disk::open(std::move(store).value(), *key, ro);
   REQUIRE_OK(disk);
   CHECK((*disk)->info().sequence == 3);
@@ -185,6 +186,7 @@ TEST_CASE("the format version 2 (ORAM) golden image opens, verifies, reads back 
     CHECK(header->oram.tree_height == 4);
     OpenOptions ro;
     ro.read_only = true;
+    ro.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
     auto disk = Disk::open(std::move(store).value(), *key, ro);
     REQUIRE_OK(disk);
     CHECK((*disk)->info().sequence == 3);

@@ -118,6 +118,7 @@ void create_image(const std::string& image, const std::string& key_file) {
   o.image_path = image;
   o.key = load_key(key_file);
   o.create.create_if_absent = true;
+  o.create.first_boot = true;  // a new image for this test
   o.create.capacity_bytes = uint64_t{32} << 20;
   o.create.mode = format::Mode::kShuffle;
   o.create.fill_random = false;  // speed; what is tested here is the filesystem

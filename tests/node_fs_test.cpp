@@ -45,10 +45,12 @@ std::unique_ptr<FileSystem> mount_on(BlockStore& store, bool create, uint64_t tm
   fo.tmp_bytes = tmp_bytes;
   OpenOptions oo;
   oo.read_only = read_only;
+  oo.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
   auto disk = create ? Disk::create(std::make_unique<ForwardStore>(store), test_key(),
                                     vdisk::test::test_create_options(kBlocks))
                      : Disk::open(std::make_unique<ForwardStore>(store), test_key(), oo);
   REQUIRE_OK(disk);
+  if (create) REQUIRE_OK(format_filesystem(**disk));
   auto fs = mount_disk(std::move(disk).value(), fo);
   REQUIRE_OK(fs);
   REQUIRE((*fs)->nodes() != nullptr);

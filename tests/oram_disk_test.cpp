@@ -40,6 +40,7 @@ std::unique_ptr<Disk> open_oram(BlockStore& store, uint32_t cached_levels, bool 
   OpenOptions o;
   o.oram_cached_levels = cached_levels;
   o.read_only = read_only;
+  o.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
   auto disk = Disk::open(std::make_unique<ForwardStore>(store), test_key(), o);
   REQUIRE_OK(disk);
   return std::move(disk).value();

@@ -26,6 +26,7 @@ constexpr uint64_t kSlotStep = test::kSanitized ? 3 : 1;
 OpenOptions open_options(bool read_only) {
   OpenOptions o;
   o.read_only = read_only;
+  o.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
   return o;
 }
 

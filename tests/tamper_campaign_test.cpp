@@ -91,7 +91,7 @@ std::vector<Generation> build_generations(format::Mode mode) {
   FaultStore store(Disk::image_slots(o).value());
   auto disk = Disk::create(std::make_unique<ForwardStore>(store), test_key(), o);
   REQUIRE_OK(disk);
-  auto mounted = mount_disk(std::move(disk).value(), fs_options());
+  auto mounted = vdisk::test::format_and_mount(std::move(disk).value(), fs_options());
   REQUIRE_OK(mounted);
   FileSystem& fs = **mounted;
   std::vector<Generation> gens;
@@ -145,6 +145,7 @@ std::vector<Generation> build_generations(format::Mode mode) {
     auto d = Disk::open(std::make_unique<OverlayStore>(g.image), test_key(), [] {
       OpenOptions oo;
       oo.read_only = true;
+      oo.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
       return oo;
     }());
     REQUIRE_OK(d);
@@ -169,6 +170,7 @@ struct Target {
 std::vector<Target> classify(const Generation& last, format::Mode mode) {
   OpenOptions oo;
   oo.read_only = true;
+  oo.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
   auto disk = Disk::open(std::make_unique<OverlayStore>(last.image), test_key(), oo);
   REQUIRE_OK(disk);
   FsckOptions fo;
@@ -317,6 +319,7 @@ Outcome run_attempt(const std::vector<Generation>& gens, const Attack& attack, b
   for (const Patch& p : attack.patches) store.replace(p.slot, p.bytes);
   OpenOptions oo;
   oo.read_only = read_only;
+  oo.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
   auto disk = Disk::open(std::make_unique<ForwardStore>(store), test_key(), oo);
   if (!disk.ok()) {
     why = disk.status().to_string();
@@ -357,6 +360,7 @@ Outcome run_attempt(const std::vector<Generation>& gens, const Attack& attack, b
   fs.value().reset();
   OpenOptions again;
   again.read_only = true;
+  again.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
   auto reopened = Disk::open(std::make_unique<ForwardStore>(store), test_key(), again);
   if (!reopened.ok()) {
     if (open_refusal(reopened.status().code())) return outcome;

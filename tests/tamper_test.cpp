@@ -253,6 +253,7 @@ constexpr uint64_t kOramCapacity = 32;  // L = 5: 63 buckets, two copies of 5 sl
 OpenOptions read_only_options() {
   OpenOptions o;
   o.read_only = true;
+  o.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
   return o;
 }
 

@@ -82,9 +82,16 @@ uint64_t test_image_slots(uint64_t capacity_blocks, double spare_fraction) {
   return *slots;
 }
 
+Result<std::unique_ptr<FileSystem>> format_and_mount(std::unique_ptr<Disk> disk, const FsOptions& options) {
+  if (!disk) return Status(ErrorCode::kInvalidArgument, "format_and_mount: no disk");
+  VDISK_RETURN_IF_ERROR(format_filesystem(*disk, options.clock));
+  return mount_disk(std::move(disk), options);
+}
+
 void check_fsck_clean(BlockStore& store, const std::string& what, const KeyMaterial& key) {
   OpenOptions o;
   o.read_only = true;
+  o.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
   auto disk = Disk::open(std::make_unique<ForwardStore>(store), key, o);
   INFO("fsck of " << what << ": " << (disk.ok() ? "opened" : disk.status().to_string()));
   CHECK(disk.ok());

@@ -9,6 +9,7 @@
 #include "vdisk/crypto.h"
 #include "vdisk/disk.h"
 #include "vdisk/format.h"
+#include "vdisk/fs.h"
 #include "vdisk/keys.h"
 #include "vdisk/status.h"
 
@@ -57,6 +58,11 @@ uint64_t test_image_slots(uint64_t capacity_blocks, double spare_fraction = form
 // (never throws), so it may run in a fixture's destructor. A Disk on which nothing was ever
 // written holds no filesystem and is skipped. `what` names the image in the failure.
 void check_fsck_clean(BlockStore& store, const std::string& what = "test image", const KeyMaterial& key = test_key());
+
+// Formats a new Disk (just created: pristine) and mounts it. mount_disk never formats on its own
+// (a Disk at its creation commit may be a replayed image: docs/DESIGN.md, G4); a test that
+// creates a Disk for a filesystem takes this explicit step.
+Result<std::unique_ptr<FileSystem>> format_and_mount(std::unique_ptr<Disk> disk, const FsOptions& options = {});
 
 // Lets a Disk use a store that the test keeps (and inspects) after the Disk is gone.
 using ForwardStore = vdisk::BorrowedStore;

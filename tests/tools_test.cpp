@@ -200,25 +200,32 @@ TEST_CASE("tools: every error code maps to its documented exit code", "[tools][e
   CHECK(to_int(ExitCode::kNotFound) == 4);
   CHECK(to_int(ExitCode::kNoSpace) == 5);
   CHECK(to_int(ExitCode::kInUse) == 6);
-  // Every value of ErrorCode is covered (the enum is dense from kOk to kInternal) and has a name.
-  for (int c = 0; c <= static_cast<int>(ErrorCode::kInternal); ++c) {
+  CHECK(to_int(ExitCode::kImageMissing) == 8);  // 7 is vdisk fsck's "only harmless problems"
+  CHECK(to_int(ExitCode::kRollback) == 9);
+  CHECK(exit_code_for(ErrorCode::kImageMissing) == ExitCode::kImageMissing);
+  CHECK(exit_code_for(ErrorCode::kRollback) == ExitCode::kRollback);
+  // Every value of ErrorCode is covered (the enum is dense from kOk to kRollback) and has a name.
+  for (int c = 0; c <= static_cast<int>(ErrorCode::kRollback); ++c) {
     auto code = static_cast<ErrorCode>(c);
     int exit = to_int(exit_code_for(code));
     CHECK(exit >= 0);
-    CHECK(exit <= 6);
+    CHECK(exit <= 9);
+    CHECK(exit != 7);
     CHECK((exit == 0) == (code == ErrorCode::kOk));
     CHECK(error_code_name(code) != "unknown");
   }
 }
 
-TEST_CASE("tools: the exit code help lists all seven codes", "[tools][exit]") {
+TEST_CASE("tools: the exit code help lists every code", "[tools][exit]") {
   std::string help = exit_code_help();
-  for (int code = 0; code <= 6; ++code) {
+  for (int code : {0, 1, 2, 3, 4, 5, 6, 8, 9}) {
     auto meaning = exit_code_meaning(static_cast<ExitCode>(code));
     CHECK(contains(help, "  " + std::to_string(code) + "  " + std::string(meaning)));
   }
   CHECK(contains(help, "wrong key"));
   CHECK(contains(help, "unsupported format version"));
+  CHECK(contains(help, "  8  image missing or empty"));
+  CHECK(contains(help, "  9  image older than expected"));
 }
 
 TEST_CASE("tools: the reporter returns the mapped exit code and names files once", "[tools][exit]") {

@@ -190,6 +190,7 @@ TEST_CASE("trace store: a Disk over it shows the physical slots of logical block
   // nodes above it), never a slot that is not in the image.
   OpenOptions oo;
   oo.read_only = true;
+  oo.oram_linkable_reads = true;  // ORAM: a read-only open that accepts linkable reads
   auto reopened = Disk::open(make_tracing_store(std::make_unique<test::ForwardStore>(*image), log), test::test_key(), oo);
   REQUIRE_OK(reopened);
   auto where = (*reopened)->locate(5);

@@ -1,4 +1,5 @@
-// vdisk ls, stat, cat, df: read-only looks into an image (shared lock, nothing ever written).
+// vdisk ls, stat, cat, df: read-only looks into an image (no file changes; a shuffle image is
+// never written, an ORAM image only with its blocks' new positions unless --linkable-reads).
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -114,7 +115,7 @@ Status ls_json(FileSystem& fs, const std::string& dir, bool recursive, JsonWrite
 
 int run_ls(const LsArgs& args, const Reporter& reporter) {
   if (Status s = check_image_path(args.path, "PATH"); !s.ok()) return reporter.usage(s.message());
-  auto mounted = MountedImage::open(args.image, args.key, Access::kReadOnly);
+  auto mounted = MountedImage::open(args.image, args.key, MountedImage::reading(args.linkable_reads));
   if (!mounted.ok()) return reporter.error(mounted.status());
   FileSystem& fs = (*mounted)->fs();
 
@@ -140,27 +141,31 @@ int run_ls(const LsArgs& args, const Reporter& reporter) {
     }
     if (!status.ok()) return reporter.error(status);
     w.end_array();
+    if (Status s = (*mounted)->commit(); !s.ok()) return reporter.error(s);  // an ORAM image's new positions
     std::cout << w.str() << "\n";
-  } else if (list_dir) {
+    return 0;
+  }
+  if (list_dir) {
     status = ls_text(fs, args.path, args, true);
   } else {
     print_entries({*self}, args.long_format);
   }
   std::cout.flush();
   if (!status.ok()) return reporter.error(status);
+  if (Status s = (*mounted)->commit(); !s.ok()) return reporter.error(s);  // an ORAM image's new positions
   return 0;
 }
 
 FileCommand add_ls(CLI::App& parent) {
   auto args = std::make_shared<LsArgs>();
   CLI::App* app = parent.add_subcommand("ls", "List a directory of the image (read-only)");
-  add_image_args(*app, *args);
+  add_read_image_args(*app, *args);
   app->add_option("PATH", args->path, "Directory (or file) in the image; default /")->type_name("");
   app->add_flag("-l,--long", args->long_format, "Long format: mode, links, uid, gid, size, mtime (UTC), name");
   app->add_flag("-R,--recursive", args->recursive, "List subdirectories too, each under a 'DIR:' header");
   app->add_flag("--json", args->json, "Print one JSON array of entries on stdout");
-  app->footer(file_command_footer(
-      "List the entries of directory PATH (default /), sorted by name, one per line; never writes.\n"
+  app->footer(read_command_footer(
+      "List the entries of directory PATH (default /), sorted by name, one per line.\n"
       "-l shows `mode links uid gid size mtime name`, with `-> target` for a symlink; mtime is\n"
       "UTC to the minute. A symlink PATH is followed to its directory unless -l is given; a file\n"
       "PATH lists just itself. -R descends into subdirectories (not through symlinks).\n"
@@ -182,10 +187,11 @@ struct PathArgs : ImageArgs {
 
 int run_stat(const PathArgs& args, const Reporter& reporter) {
   if (Status s = check_image_path(args.path, "PATH"); !s.ok()) return reporter.usage(s.message());
-  auto mounted = MountedImage::open(args.image, args.key, Access::kReadOnly);
+  auto mounted = MountedImage::open(args.image, args.key, MountedImage::reading(args.linkable_reads));
   if (!mounted.ok()) return reporter.error(mounted.status());
   auto entry = load_entry((*mounted)->fs(), args.path, path_basename(args.path));
   if (!entry.ok()) return reporter.error(entry.status());
+  if (Status s = (*mounted)->commit(); !s.ok()) return reporter.error(s);  // an ORAM image's new positions
   const Stat& st = entry->st;
   if (args.json) {
     JsonWriter w;
@@ -222,14 +228,14 @@ int run_stat(const PathArgs& args, const Reporter& reporter) {
 FileCommand add_stat(CLI::App& parent) {
   auto args = std::make_shared<PathArgs>();
   CLI::App* app = parent.add_subcommand("stat", "Show one file's metadata (read-only)");
-  add_image_args(*app, *args);
+  add_read_image_args(*app, *args);
   app->add_option("PATH", args->path, "File, directory or symlink in the image")->required()->type_name("");
   app->add_flag("--json", args->json, "Print one JSON object on stdout");
-  app->footer(file_command_footer(
+  app->footer(read_command_footer(
       "Print every field of PATH's metadata: type, mode, size, blocks, inode, links, uid, gid and\n"
       "the access, modify and change times (UTC, nanoseconds). A symlink is described itself,\n"
       "not followed (lstat), with its target. --json: the fields of `vdisk ls --json` plus ino,\n"
-      "blocks, blksize, atime, atime_nsec, ctime, ctime_nsec. Never writes.",
+      "blocks, blksize, atime, atime_nsec, ctime, ctime_nsec.",
       "  vdisk stat disk.img /etc/hosts --key-file disk.key\n"
       "  vdisk stat disk.img /data --json --key-file disk.key\n"));
   return {app, [args](const Reporter& r) { return run_stat(*args, r); }};
@@ -239,7 +245,7 @@ FileCommand add_stat(CLI::App& parent) {
 
 int run_cat(const PathArgs& args, const Reporter& reporter) {
   if (Status s = check_image_path(args.path, "PATH"); !s.ok()) return reporter.usage(s.message());
-  auto mounted = MountedImage::open(args.image, args.key, Access::kReadOnly);
+  auto mounted = MountedImage::open(args.image, args.key, MountedImage::reading(args.linkable_reads));
   if (!mounted.ok()) return reporter.error(mounted.status());
   FileSystem& fs = (*mounted)->fs();
   auto st = fs.stat(args.path);
@@ -251,17 +257,18 @@ int run_cat(const PathArgs& args, const Reporter& reporter) {
   if (!fd.ok()) return reporter.error(fs_error(fd.status(), args.path));
   auto copied = copy_image_to_host(fs, *fd, args.path, STDOUT_FILENO, "stdout");
   if (!copied.ok()) return reporter.error(copied.status());
+  if (Status s = (*mounted)->commit(); !s.ok()) return reporter.error(s);  // an ORAM image's new positions
   return 0;
 }
 
 FileCommand add_cat(CLI::App& parent) {
   auto args = std::make_shared<PathArgs>();
   CLI::App* app = parent.add_subcommand("cat", "Write a file of the image to stdout (read-only)");
-  add_image_args(*app, *args);
+  add_read_image_args(*app, *args);
   app->add_option("PATH", args->path, "File in the image (a symlink is followed)")->required()->type_name("");
-  app->footer(file_command_footer(
+  app->footer(read_command_footer(
       "Copy the content of file PATH to stdout, byte for byte (binary-safe), in 1 MiB chunks.\n"
-      "Never writes the image. A directory is refused (exit 1). A block that fails authentication\n"
+      "Changes nothing. A directory is refused (exit 1). A block that fails authentication\n"
       "stops the output there (exit 3): nothing unauthenticated is ever written out.",
       "  vdisk cat disk.img /etc/hosts --key-file disk.key\n"
       "  vdisk cat disk.img /backup.tar --key-file disk.key | tar -t\n"));
@@ -275,13 +282,14 @@ struct DfArgs : ImageArgs {
 };
 
 int run_df(const DfArgs& args, const Reporter& reporter) {
-  auto mounted = MountedImage::open(args.image, args.key, Access::kReadOnly);
+  auto mounted = MountedImage::open(args.image, args.key, MountedImage::reading(args.linkable_reads));
   if (!mounted.ok()) return reporter.error(mounted.status());
   MountedImage& m = **mounted;
   auto sfs = m.fs().statfs("/");
   if (!sfs.ok()) return reporter.error(fs_error(sfs.status(), "/"));
   if (m.fs().disk() == nullptr) return reporter.error(ErrorCode::kInternal, "internal error: no Disk below /");
   const DiskInfo info = m.fs().disk()->info();
+  if (Status s = (*mounted)->commit(); !s.ok()) return reporter.error(s);  // an ORAM image's new positions
   const uint64_t total = sfs->total_blocks * sfs->block_size;
   const uint64_t free = sfs->free_blocks * sfs->block_size;
   const uint64_t used = total - free;
@@ -333,12 +341,12 @@ int run_df(const DfArgs& args, const Reporter& reporter) {
 FileCommand add_df(CLI::App& parent) {
   auto args = std::make_shared<DfArgs>();
   CLI::App* app = parent.add_subcommand("df", "Show free space and inodes of the image's filesystem (read-only)");
-  add_image_args(*app, *args);
+  add_read_image_args(*app, *args);
   app->add_flag("--json", args->json, "Print one JSON object on stdout");
-  app->footer(file_command_footer(
+  app->footer(read_command_footer(
       "Print the filesystem's size, used and free bytes and inodes (statfs), and the Disk below:\n"
       "capacity, used and free data slots (free slots also hold the copy-on-write headroom),\n"
-      "and the last commit's sequence number and host-clock time. Never writes.\n"
+      "and the last commit's sequence number and host-clock time.\n"
       "--json: {image, block_size, total_bytes, used_bytes, free_bytes, total_inodes,\n"
       "used_inodes, free_inodes, max_name_length, disk: {capacity_bytes, data_slots, used_slots,\n"
       "free_slots, sequence, commit_unix}}.",

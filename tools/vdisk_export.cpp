@@ -150,7 +150,7 @@ int run_export(const ExportArgs& args, const Reporter& reporter) {
     }
   }
 
-  auto mounted = MountedImage::open(args.image, args.key, Access::kReadOnly);
+  auto mounted = MountedImage::open(args.image, args.key, MountedImage::reading(args.linkable_reads));
   if (!mounted.ok()) return reporter.error(mounted.status());
   FileSystem& fs = (*mounted)->fs();
   auto src_st = fs.stat(src);
@@ -184,6 +184,7 @@ int run_export(const ExportArgs& args, const Reporter& reporter) {
     }
     if (Status s = set_host_times(host, *it, /*nofollow=*/false); !s.ok()) return reporter.error(s);
   }
+  if (Status s = (*mounted)->commit(); !s.ok()) return reporter.error(s);  // an ORAM image's new positions
 
   if (args.json) {
     JsonWriter w;
@@ -203,20 +204,20 @@ int run_export(const ExportArgs& args, const Reporter& reporter) {
 FileCommand add_export(CLI::App& parent) {
   auto args = std::make_shared<ExportArgs>();
   CLI::App* app = parent.add_subcommand("export", "Copy a directory tree of the image out to a host directory");
-  add_image_args(*app, *args);
+  add_read_image_args(*app, *args);
   app->add_option("SRC", args->first, "Directory in the image; default / (when only HOSTDIR is given)")->type_name("");
   app->add_option("HOSTDIR", args->second, "Host directory to copy into (created if missing)")->type_name("");
   app->add_flag("-f,--force", args->force, "Export into a non-empty HOSTDIR (overwrites what is in the way)");
   app->add_flag("--json", args->json, "Print a JSON summary on stdout");
-  app->footer(file_command_footer(
+  app->footer(read_command_footer(
       "Copy everything below directory SRC of the image (default /) into host directory HOSTDIR:\n"
       "regular files, directories and symlinks (target verbatim), with permission bits and\n"
       "modification times; HOSTDIR itself gets SRC's. Owners are not set (files belong to you).\n"
       "HOSTDIR is created (with its parents) if missing; a non-empty HOSTDIR is refused (exit 1)\n"
       "unless --force, which overwrites files and symlinks in the way (never a directory by a\n"
       "file). Each file is written under a temporary name and renamed into place. A first walk\n"
-      "sizes the progress bar (on a terminal). Never writes the image. Prints a summary line, or\n"
-      "with --json {image, source, destination, files, directories, symlinks, bytes}.",
+      "sizes the progress bar (on a terminal). Changes nothing in the image. Prints a summary\n"
+      "line, or with --json {image, source, destination, files, directories, symlinks, bytes}.",
       "  vdisk export disk.img ./restore --key-file disk.key\n"
       "  vdisk export disk.img /srv/www ./www --force --key-file disk.key\n"));
   return {app, [args](const Reporter& r) { return run_export(*args, r); }};

@@ -20,9 +20,28 @@ std::string file_command_footer(std::string_view details, std::string_view examp
          "  (4 also means: a path in the image, or a host file given as a source, does not exist)\n";
 }
 
+std::string read_command_footer(std::string_view details, std::string_view examples) {
+  std::string text(details);
+  text +=
+      "\n\nORAM images: every block read moves to a fresh random path, so this command opens an\n"
+      "ORAM image for writing (exclusive lock: exit 6 while anyone else holds it) and commits the\n"
+      "blocks' new positions at the end (no file changes), so the host cannot link its reads to\n"
+      "the next session's. --linkable-reads opens it read-only and never writes it (shared lock;\n"
+      "for an image file the host gives read-only): the host can then link the reads, block by\n"
+      "block, to the previous and the next session's reads of the same blocks. Shuffle images are\n"
+      "never written (reads of unchanged blocks are linkable in shuffle mode anyway).";
+  return file_command_footer(text, examples);
+}
+
 void add_image_args(CLI::App& app, ImageArgs& args) {
   app.add_option("IMAGE", args.image, "Image file")->required()->type_name("");
   add_key_options(app, args.key);
+}
+
+void add_read_image_args(CLI::App& app, ImageArgs& args) {
+  add_image_args(app, args);
+  app.add_flag("--linkable-reads", args.linkable_reads,
+               "ORAM images: open read-only and never write; the host can link these reads to other sessions'");
 }
 
 namespace {

@@ -139,6 +139,7 @@ int run_fsck(const FsckArgs& args, const Reporter& reporter) {
   FsckDiskOpener open = [&store, &k](CommitChoice commit, bool writable) {
     OpenOptions o;
     o.read_only = !writable;
+    o.oram_linkable_reads = true;  // a check must not write the image (see the --help: what the host can link)
     o.commit = commit;
     o.readahead_blocks = 0;  // fsck reads in tree order, not sequentially
     return Disk::open(std::make_unique<BorrowedStore>(store), k, o);
@@ -253,6 +254,14 @@ FileCommand add_fsck(CLI::App& parent) {
       "kind, the path it concerns (or <inode N>) and the block(s). A block that fails to\n"
       "authenticate is an unreadable-block problem of its owner; the check goes on past it. Without\n"
       "--repair the image is opened read-only and never written.\n"
+      "\n"
+      "ORAM images: a check that never writes cannot move the blocks it reads to fresh paths, so it\n"
+      "reads each block of the filesystem on the path of the leaf the last commit recorded for it,\n"
+      "in the order of the tree walk. The host can link those reads to every other session that\n"
+      "reads the same commit read-only (another fsck, `vdisk recover`, --linkable-reads) and to the\n"
+      "first access to each block of the next writable session: it learns which of that session's\n"
+      "first accesses touch the blocks fsck found where in the tree (the root, a directory, a\n"
+      "file's n-th block). Run fsck where that does not matter (e.g. on a copy, off the host).\n"
       "\n"
       "--repair (takes the image's exclusive lock):\n"
       "  1. When the newest commit is damaged, check the previous commit (the other superblock); if\n"

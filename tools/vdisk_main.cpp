@@ -239,6 +239,9 @@ int run_inspect(const InspectArgs& args, const Reporter& reporter) {
   if (!key.ok()) return reporter.error(key.status());
   OpenOptions options;
   options.read_only = true;
+  // ORAM: unlocking reads the state and the cached top levels, --verify every bucket in tree
+  // order; no block's path is read, so there is nothing for the host to link.
+  options.oram_linkable_reads = true;
   auto disk = Disk::open(std::move(store).value(), *key, options);
   if (!disk.ok()) return reporter.error(with_path(disk.status(), args.image));
   DiskInfo info = (*disk)->info();
@@ -285,7 +288,9 @@ Subcommand add_inspect(CLI::App& parent, InspectArgs& args) {
       "Unlock IMAGE with KEY, read-only, and print its authenticated state: mode, capacity, used and\n"
       "free slots, the last commit (sequence, superblock), the integrity root, sessions and blocks\n"
       "sealed. With --verify, authenticate every reachable block and cross-check the allocation\n"
-      "bitmap; each failing block is listed and the exit code is 3. Nothing is ever written.");
+      "bitmap; each failing block is listed and the exit code is 3. Nothing is ever written.\n"
+      "(ORAM: it reads the client state and the whole tree in a fixed order, never one block's\n"
+      "path, so the host learns nothing it could link to other sessions.)");
   app->add_option("IMAGE", args.image, "Image file")->required()->type_name("");
   app->add_flag("--json", args.json, "Print one JSON object on stdout");
   app->add_flag("--verify", args.verify, "Authenticate every reachable block (reads the whole used part)");

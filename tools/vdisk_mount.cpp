@@ -54,6 +54,7 @@ struct MountArgs {
   std::string tmp_size;
   std::string cache;
   bool read_only = false;
+  bool linkable_reads = false;
   bool foreground = false;
   double commit_interval = kDefaultCommitInterval;
   std::string log_file;
@@ -165,6 +166,7 @@ class MountRun {
                                          a_.commit_interval));
     if (a_.read_only && a_.commit_interval != kDefaultCommitInterval && a_.commit_interval != 0)
       reporter_.note("--commit-interval has no effect with --read-only");
+    if (a_.linkable_reads && !a_.read_only) return reporter_.usage("--linkable-reads needs --read-only");
     image_ = absolute(a_.image);
     mountpoint_ = absolute(a_.mountpoint);
     struct stat st {};
@@ -185,6 +187,7 @@ class MountRun {
     options_.image_path = image_;
     options_.cache_bytes = cache;
     options_.read_only = a_.read_only;
+    options_.oram_linkable_reads = a_.linkable_reads;
     options_.fs.tmp_bytes = tmp;
     options_.fs.commit_interval_ms = a_.read_only ? 0 : static_cast<uint32_t>(std::lround(a_.commit_interval * 1000));
     options_.fs.default_uid = ::getuid();
@@ -304,6 +307,17 @@ std::string footer() {
          "  before that final commit ends: wait for the process to exit (or run flock IMAGE true)\n"
          "  before copying the image. A process killed with SIGKILL leaves a dead mount point;\n"
          "  clear it with fusermount3 -u -z MOUNTPOINT.\n\n"
+         "READ-ONLY MOUNTS\n"
+         "  --read-only makes the filesystem read-only (EROFS for every change). A shuffle image is\n"
+         "  then never written and takes a shared lock (several read-only mounts may run at once).\n"
+         "  An ORAM image is written nonetheless: Path ORAM hides which block a read touches only\n"
+         "  because every read moves the block to a fresh random path, so the mount opens the image\n"
+         "  as a writer (exclusive lock: exit 6 while anyone else holds it), every read writes its\n"
+         "  path back, and unmount commits the new positions (no file changes). --linkable-reads\n"
+         "  opens an ORAM image read-only instead (shared lock, never written; for an image file the\n"
+         "  host gives read-only): each block's first read then reads the path the last commit\n"
+         "  recorded for it, as the previous and the next session do, so the host can link those\n"
+         "  sessions' reads block by block.\n\n"
          "ERRORS\n"
          "  Operations fail with the errno the vdisk library reports (ENOENT, EEXIST, ENOSPC, EXDEV,\n"
          "  ENOTEMPTY, EROFS, ...). A block that fails authentication is EIO, never wrong data, and\n"
@@ -336,7 +350,13 @@ int main(int argc, char** argv) {
         ->type_name("SIZE");
     app.add_option("--cache", args.cache, "Decrypted-block cache (default " + format_size(vdisk::kDefaultCacheBytes) + ")")
         ->type_name("SIZE");
-    app.add_flag("--read-only", args.read_only, "Mount read-only: the image file is never written (shared lock)");
+    app.add_flag("--read-only", args.read_only,
+                 "Mount read-only: no file changes (EROFS). A shuffle image is never written (shared lock); an ORAM "
+                 "image is opened as a writer (exclusive lock) and its blocks' new positions are committed at "
+                 "unmount (see READ-ONLY MOUNTS)");
+    app.add_flag("--linkable-reads", args.linkable_reads,
+                 "With --read-only, ORAM images: open the image read-only, never write it (shared lock); the host "
+                 "can then link this mount's reads to other sessions'");
     app.add_flag("-f,--foreground", args.foreground,
                  "Stay in the foreground: log to stderr, unmount on Ctrl-C (default: return once mounted)");
     app.add_option("--commit-interval", args.commit_interval,

@@ -332,6 +332,7 @@ int run_recover(const RecoverArgs& args, const Reporter& reporter) {
   auto open_at = [&](CommitChoice commit) {
     OpenOptions o;
     o.read_only = true;
+    o.oram_linkable_reads = true;  // salvage never writes the image (see the --help: what the host can link)
     o.commit = commit;
     return Disk::open(std::make_unique<BorrowedStore>(store), *key, o);
   };
@@ -406,7 +407,9 @@ FileCommand add_recover(CLI::App& parent) {
       "Read IMAGE's filesystem from its blocks (as `vdisk fsck` does, without trusting the code that\n"
       "wrote it) and write every directory, file (with its mode bits and times) and symlink that\n"
       "still authenticates into HOSTDIR, which must not exist yet (its parent must) or be empty.\n"
-      "The image is opened read-only and never written. A damaged directory loses only the names\n"
+      "The image is opened read-only and never written (ORAM images: so, as for `vdisk fsck`, the\n"
+      "host can link the reads, block by block, to other read-only sessions of the same commit and\n"
+      "to the next writable session's first accesses). A damaged directory loses only the names\n"
       "in its damaged blocks: inodes in use that no readable directory names are written to\n"
       "HOSTDIR/lost+found/#N (directories with what they hold). Hard links become hard links on the\n"
       "host. A file with a block that fails to authenticate is not written (with --partial it is,\n"

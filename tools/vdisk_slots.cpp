@@ -55,6 +55,7 @@ int run_slots(const SlotsArgs& args, const Reporter& reporter) {
   if (!key.ok()) return reporter.error(key.status());
   OpenOptions options;
   options.read_only = true;
+  options.oram_linkable_reads = true;  // ORAM: the slot map walks the whole tree, no block's path
   options.readahead_blocks = 0;
   auto disk = Disk::open(std::move(store).value(), *key, options);
   if (!disk.ok()) return reporter.error(with_path(disk.status(), args.image));
@@ -144,7 +145,8 @@ FileCommand add_slots(CLI::App& parent) {
       "and bucket-slot (level: entry in the bucket); logical blocks have no fixed slot there.\n"
       "Every listed block is authenticated: a commit that does not is refused (exit 3), naming the\n"
       "first failing block. Slots not listed are free (random fill, or data of older commits).\n"
-      "A debugging aid for tamper tests; nothing is ever written.");
+      "A debugging aid for tamper tests; nothing is ever written. (ORAM: the walk reads every\n"
+      "written bucket in tree order, the same whatever the blocks' leaves: nothing to link.)");
   app->footer(subcommand_footer(details,
                                 "  vdisk slots disk.img --key-file disk.key\n"
                                 "  VDISK_KEY_FILE=disk.key vdisk slots disk.img --json\n",

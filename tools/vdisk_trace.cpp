@@ -3,8 +3,11 @@
 // file: vdisk/trace_store.h), then the commit and a summary.
 //
 // Every input is checked before anything is written: usage errors before the image is opened,
-// the LBA range and the space one commit needs right after it is unlocked. Without --write the
-// image is opened read-only (shared lock) and never written. With --write each block is written
+// the LBA range and the space one commit needs right after it is unlocked. Without --write a
+// shuffle image is opened read-only (shared lock) and never written; an ORAM image is opened for
+// writing, as a file command's reads open it (every read writes its path back), and its new
+// positions are committed at the end, unless --linkable-reads opens it read-only (the old,
+// linkable read-only session). With --write each block is written
 // back with its own content and everything lands in one commit at the end; after a failure before
 // that commit the image keeps its previous state (the Disk's contract). In shuffle mode a second,
 // untraced commit then trims the blocks that had never been written, so that they take no slots.
@@ -67,6 +70,7 @@ struct Workload {
   uint64_t seed = 0;   // random
   bool seed_given = false;
   bool write = false;
+  bool commits = false;  // a traced commit at the end: --write, or ORAM reads without --linkable-reads
 };
 
 // splitmix64: a small generator whose sequence is the same on every platform and compiler, so a
@@ -371,7 +375,10 @@ std::string workload_text(const Workload& wl) {
       how = fmt::format("pattern random (seed {}{})", wl.seed, wl.seed_given ? "" : ", chosen at random");
       break;
   }
-  return fmt::format("{}, {}; {}", what, how, wl.write ? "then one commit" : "read-only, nothing written");
+  const char* after = wl.write     ? "then one commit"
+                      : wl.commits ? "each read writes its path back (ORAM), then one commit of the new positions"
+                                   : "read-only, nothing written";
+  return fmt::format("{}, {}; {}", what, how, after);
 }
 
 // Checks what can be checked without the image. kInvalidArgument (exit 2) naming the option.
@@ -413,10 +420,21 @@ int run_trace(const TraceArgs& args, const Reporter& reporter) {
   // ---- the command line, before the image is touched
   auto parsed = parse_workload(args);
   if (!parsed.ok()) return reporter.usage(parsed.status().message());
-  const Workload& wl = *parsed;
+  if (args.write && args.linkable_reads)
+    return reporter.usage("--linkable-reads is for read workloads: --write opens the image for writing anyway");
+  Workload& wl = *parsed;
 
-  // ---- the image: file first (missing, foreign or locked before any key is asked for), then key
-  auto file = open_file_store(args.image, args.write ? OpenMode::kReadWrite : OpenMode::kReadOnly);
+  // ---- the image: file first (missing, foreign or locked before any key is asked for), then key.
+  // ORAM reads write their paths back, as a file command's do, unless --linkable-reads.
+  if (!args.write && !args.linkable_reads) {
+    auto peek = open_file_store(args.image, OpenMode::kNoLock);
+    if (!peek.ok()) return reporter.error(with_path(peek.status(), args.image));
+    auto header = read_public_header(**peek);
+    if (!header.ok()) return reporter.error(with_path(header.status(), args.image));
+    wl.commits = header->mode == format::Mode::kOram;
+  }
+  wl.commits = wl.commits || args.write;
+  auto file = open_file_store(args.image, wl.commits ? OpenMode::kReadWrite : OpenMode::kReadOnly);
   if (!file.ok()) return reporter.error(with_path(file.status(), args.image));
   auto key = resolve_key(args.key, args.image, /*confirm=*/false);
   if (!key.ok()) return reporter.error(key.status());
@@ -424,7 +442,8 @@ int run_trace(const TraceArgs& args, const Reporter& reporter) {
   log->set_enabled(false);  // unlocking (header, superblocks) is not part of the workload
   const uint64_t image_slots = (*file)->block_count();
   OpenOptions options;
-  options.read_only = !args.write;
+  options.read_only = !wl.commits;
+  options.oram_linkable_reads = args.linkable_reads;
   auto opened = Disk::open(make_tracing_store(std::move(file).value(), log), *key, options);
   if (!opened.ok()) return reporter.error(with_path(opened.status(), args.image));
   Disk& disk = **opened;
@@ -443,9 +462,9 @@ int run_trace(const TraceArgs& args, const Reporter& reporter) {
   }
   if (args.write && disk.pristine()) {
     return reporter.error(ErrorCode::kFailed,
-                          fmt::format("{} holds nothing yet (never written): --write would commit blocks of zeros "
-                                      "where the first file command expects to create the filesystem; trace reads, "
-                                      "or write something first (e.g. vdisk mkdir)",
+                          fmt::format("{} holds nothing yet (at its creation commit, no filesystem): --write would "
+                                      "commit blocks of zeros over an image that was never formatted; trace reads, or "
+                                      "make the image with vdisk-create, which formats it",
                                       args.image));
   }
   const std::vector<uint64_t> lbas = workload_lbas(wl, capacity);
@@ -509,7 +528,7 @@ int run_trace(const TraceArgs& args, const Reporter& reporter) {
   bar.finish();
 
   Seen commit;
-  if (args.write) {
+  if (wl.commits) {
     log->set_op(wl.ops);
     log->set_enabled(true);
     Status s = disk.commit();
@@ -531,7 +550,7 @@ int run_trace(const TraceArgs& args, const Reporter& reporter) {
     }
     summary.set_retrimmed(never_written.size());
   }
-  printer.end(args.write ? &commit : nullptr, summary, kind);
+  printer.end(wl.commits ? &commit : nullptr, summary, kind);
   std::cout.flush();
   return 0;
 }
@@ -547,6 +566,8 @@ FileCommand add_trace(CLI::App& parent) {
       ->type_name("N");
   app->add_option("--pattern", args->pattern, "Logical blocks: same, sequential or random")->required()->type_name("P");
   app->add_flag("--write", args->write, "Write each block back with its own content, then commit (default: read)");
+  app->add_flag("--linkable-reads", args->linkable_reads,
+                "ORAM reads: open the image read-only and never write it (the host can link such sessions)");
   app->add_flag("--json", args->json, "Print one JSON object on stdout");
   args->start_opt = app->add_option("--start", args->start, "First block of same/sequential (default 0)")->type_name("LBA");
   args->seed_opt = app->add_option("--seed", args->seed, "Seed of the random pattern (default: random, printed)")->type_name("S");
@@ -560,7 +581,13 @@ FileCommand add_trace(CLI::App& parent) {
       "own content (read untraced just before), so the logical content never changes, and commits\n"
       "once at the end (traced as the last entry); in shuffle mode the blocks that were never written\n"
       "are then trimmed again in a second, untraced commit, so they take no slots. Without --write\n"
-      "the image is opened read-only and nothing is written. Unlocking the image is not traced.\n"
+      "a shuffle image is opened read-only and nothing is written; an ORAM image is opened for\n"
+      "writing, as the file commands open it to read: every read writes its path back, and the new\n"
+      "positions are committed once at the end (traced), so the next session reads fresh paths.\n"
+      "--linkable-reads opens an ORAM image read-only instead: each block's first read then reads\n"
+      "the path its last commit recorded, nothing is written, and the host can link this run's\n"
+      "reads to the previous and the next session's reads of the same blocks (two such runs read\n"
+      "the same leaves). Unlocking the image is not traced.\n"
       "\n"
       "What the host sees:\n"
       "  shuffle  Writes are anonymous: nothing reaches the image before the commit, which places the\n"

@@ -160,7 +160,7 @@ int run_get(const GetArgs& args, const Reporter& reporter) {
     }
   }
 
-  auto mounted = MountedImage::open(args.image, args.key, Access::kReadOnly);
+  auto mounted = MountedImage::open(args.image, args.key, MountedImage::reading(args.linkable_reads));
   if (!mounted.ok()) return reporter.error(mounted.status());
   FileSystem& fs = (*mounted)->fs();
   auto st = fs.stat(args.src);
@@ -176,6 +176,7 @@ int run_get(const GetArgs& args, const Reporter& reporter) {
   if (to_stdout) {
     auto copied = copy_image_to_host(fs, *fd, args.src, STDOUT_FILENO, "stdout");
     if (!copied.ok()) return reporter.error(copied.status());
+    if (Status s = (*mounted)->commit(); !s.ok()) return reporter.error(s);  // an ORAM image's new positions
     return 0;
   }
   auto writer = HostFileWriter::create(target);
@@ -185,6 +186,7 @@ int run_get(const GetArgs& args, const Reporter& reporter) {
                                    [&](uint64_t done) { bar.update(done, std::max(done, st->size)); });
   bar.finish();
   if (!copied.ok()) return reporter.error(copied.status());
+  if (Status s = (*mounted)->commit(); !s.ok()) return reporter.error(s);  // an ORAM image's new positions
   Status finished = writer->finish(st->mode, std::nullopt, /*durable=*/true, /*replace=*/args.force);
   if (!finished.ok()) return reporter.error(finished);
   return 0;
@@ -195,16 +197,16 @@ int run_get(const GetArgs& args, const Reporter& reporter) {
 FileCommand add_get(CLI::App& parent) {
   auto args = std::make_shared<GetArgs>();
   CLI::App* app = parent.add_subcommand("get", "Copy a file out of the image to a host file (or stdout)");
-  add_image_args(*app, *args);
+  add_read_image_args(*app, *args);
   app->add_option("SRC", args->src, "File in the image (a symlink is followed)")->required()->type_name("");
   app->add_option("DEST", args->dest, "Host file or directory, or - for stdout")->required()->type_name("");
   app->add_flag("-f,--force", args->force, "Overwrite an existing host file");
-  app->footer(file_command_footer(
+  app->footer(read_command_footer(
       "Copy file SRC of the image to host file DEST, or to stdout for '-'. If DEST is an existing\n"
       "directory (or ends with '/'), the file is DEST/basename(SRC). The host file is written\n"
       "under a temporary name in the same directory, synced, and renamed into place, so it\n"
       "appears whole or not at all; it gets SRC's permission bits. An existing DEST is refused\n"
-      "(exit 1) unless --force. Never writes the image.",
+      "(exit 1) unless --force. Changes nothing in the image.",
       "  vdisk get disk.img /docs/notes.txt . --key-file disk.key\n"
       "  vdisk get disk.img /backup/db.sql - --key-file disk.key | psql db\n"));
   return {app, [args](const Reporter& r) { return run_get(*args, r); }};

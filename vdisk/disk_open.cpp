@@ -91,6 +91,14 @@ Result<std::unique_ptr<Disk>> Disk::open(std::unique_ptr<BlockStore> store, cons
                                                     store->describe()));
   auto header = read_header_block(*store);
   if (!header.ok()) return header.status();
+  if (header->mode == format::Mode::kOram && options.read_only && !options.oram_linkable_reads)
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("{} is an ORAM image: opened read-only it cannot write back the paths it reads, so "
+                              "each block's first read would repeat the path the previous session read for it and "
+                              "the next session will read again, and the host could link those sessions' reads "
+                              "block by block; open it writable (reads write their paths back; a read-only "
+                              "filesystem mount does this), or set oram_linkable_reads to accept the leak",
+                              store->describe()));
   auto data_key = unlock_keyslots(*header, key);
   if (!data_key.ok()) return data_key.status();
   VDISK_RETURN_IF_ERROR(verify_header_mac(*header, *data_key));

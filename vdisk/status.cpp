@@ -22,6 +22,8 @@ std::string_view error_code_name(ErrorCode code) {
     case ErrorCode::kReadOnly: return "read_only";
     case ErrorCode::kFailed: return "failed";
     case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kImageMissing: return "image_missing";
+    case ErrorCode::kRollback: return "rollback";
   }
   return "unknown";
 }
@@ -60,6 +62,8 @@ int Status::error_number() const {
     case ErrorCode::kReadOnly: return EROFS;
     case ErrorCode::kFailed: return EIO;
     case ErrorCode::kInternal: return EIO;
+    case ErrorCode::kImageMissing: return ENOMEDIUM;  // not ENOENT: a missing key file is ENOENT
+    case ErrorCode::kRollback: return ESTALE;
   }
   return EIO;
 }

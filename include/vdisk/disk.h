@@ -60,7 +60,16 @@ inline constexpr uint32_t kDefaultOramCachedLevels = 8;    // 255 buckets, about
 
 struct OpenOptions {
   size_t cache_bytes = kDefaultCacheBytes;
+  // Open without ever writing the image. An ORAM image opened read-only cannot write back the
+  // paths it reads nor persist their new leaves: each block's first read in the session reads the
+  // path of the leaf the last commit recorded, the same path the previous read-only session and
+  // the next session read for it, so the host can link those sessions' reads block by block.
+  // Disk::open therefore refuses a read-only open of an ORAM image (kInvalidArgument) unless
+  // oram_linkable_reads accepts that leak. To read an ORAM image without it, open it writable
+  // (every read then writes its path back) and commit once at the end (mount() does this for a
+  // read-only filesystem: FsOptions::read_only). No effect in shuffle mode.
   bool read_only = false;
+  bool oram_linkable_reads = false;
   // Largest readahead window, in blocks, for sequential reads (0: none). While reads continue
   // one another, the store is asked to read the slots of up to this many following logical blocks
   // ahead (BlockStore::prefetch: into the host's page cache, from a thread of the file store), so a
@@ -141,7 +150,9 @@ class Disk {
   static Result<std::unique_ptr<Disk>> create(std::unique_ptr<BlockStore> store, const KeyMaterial& key,
                                               const CreateOptions& options);
   // Opens an existing image. Errors: kNotVdisk, kUnsupportedVersion, kAuthFailed (wrong key),
-  // kCorrupt (header MAC or both superblocks fail). Reads only the header and two superblocks.
+  // kCorrupt (header MAC or both superblocks fail), kInvalidArgument for a read-only open of an
+  // ORAM image without OpenOptions::oram_linkable_reads. Reads only the header and two
+  // superblocks (ORAM: also the client state and the cached top levels).
   static Result<std::unique_ptr<Disk>> open(std::unique_ptr<BlockStore> store, const KeyMaterial& key,
                                             const OpenOptions& options);
   // The number of slots (4 KiB blocks) a store must have for create(options); kInvalidArgument

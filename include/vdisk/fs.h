@@ -98,11 +98,28 @@ struct FsStats {
   uint64_t automatic_commits = 0; // of which made because spare slots ran low
 };
 
-// Where a persistent image comes from when it does not exist yet.
+// Where a persistent image comes from when it does not exist yet, and the first-boot decision
+// (docs/DESIGN.md, "Whole-image rollback and formatting (G4)", has the whole boot table).
+//
+// vdisk cannot tell a first boot from a host that deleted or emptied the image, or that replayed
+// the image's very first superblock (its creation commit, before any filesystem was written):
+// all three look like "no data yet". Only the caller knows, so creating and formatting need both
+// create_if_absent (how) and first_boot (the caller's assertion that no image has ever existed).
+// Without first_boot a missing or empty image is kImageMissing and an image at its creation
+// commit is kRollback; nothing is created, formatted or written.
 struct CreatePolicy {
-  // Format a new image only when this is true AND the file is missing or zero-length. An existing
-  // image that fails to open (wrong key, damage) is always an error, never reformatted.
+  // Create a new image when the file is missing or zero-length (only with first_boot). An
+  // existing image that fails to open (wrong key, damage) is always an error, never reformatted.
   bool create_if_absent = false;
+  // The caller asserts that this is the first boot: no image has ever existed for this enclave
+  // (e.g. it generated and sealed its key during this boot). Allows creating a missing or empty
+  // image (with create_if_absent) and formatting an image still at its creation commit (a
+  // vdisk-create that stopped before formatting, or Disk::create without a filesystem). It does
+  // not change how an image with a filesystem opens. The assertion is trusted as given: a wrong
+  // one lets a host that deleted or replayed the image start the enclave over, empty.
+  // Seam for issue #21: a trusted monotonic counter will decide this (first boot only while the
+  // counter is at its initial value), in one place (boot_decision in fs/mount.cpp).
+  bool first_boot = false;
   uint64_t capacity_bytes = 0;  // logical capacity, a multiple of 4096 (required when creating)
   format::Mode mode = format::Mode::kShuffle;
   double spare_fraction = format::kDefaultSpareFraction;
@@ -121,6 +138,13 @@ struct FsOptions {
   // Commit by itself when spare slots run low (between operations). When false such an operation
   // fails with ENOSPC ("commit first") instead: the tools use this so that a `put` is one commit.
   bool automatic_commits = true;
+  // The filesystem at "/" is read-only, whatever the Disk: every change fails with EROFS and the
+  // filesystem writes nothing (no atime, no orphan cleanup). A read-only Disk always gives a
+  // read-only filesystem. Over a writable Disk in ORAM mode every read still writes its path back
+  // (to a fresh leaf), and unmount commits the Disk once (its new positions, no filesystem
+  // change) so that the next session does not repeat this one's paths; sync() and the commit
+  // interval commit nothing. /tmp stays writable.
+  bool read_only = false;
 };
 
 struct MountOptions {
@@ -128,7 +152,15 @@ struct MountOptions {
   KeyMaterial key;
   size_t cache_bytes = kDefaultCacheBytes;
   size_t readahead_blocks = kDefaultReadaheadBlocks;  // OpenOptions::readahead_blocks (0: off)
+  // The filesystem is read-only (EROFS for every change). A shuffle image is opened read-only
+  // (shared lock, never written). An ORAM image is opened for writing (exclusive lock, as a
+  // writer): its reads write their paths back and unmount commits the new positions, so the host
+  // cannot link this session's reads to the next session's (FsOptions::read_only). With
+  // oram_linkable_reads the ORAM image is opened read-only instead (shared lock, never written:
+  // for an image file the host gives read-only), and the host can link this session's reads to
+  // the previous and the next session's, block by block (OpenOptions::oram_linkable_reads).
   bool read_only = false;
+  bool oram_linkable_reads = false;  // only with read_only
   CreatePolicy create;
   FsOptions fs;
 };
@@ -202,18 +234,27 @@ class FileSystem {
   virtual NodeFileSystem* nodes() { return nullptr; }
 };
 
-// Mount at boot: opens (or, as `options.create` allows, creates) the image, mounts it at "/" and
-// the memory filesystem at "/tmp". Errors keep the Disk's codes (kAuthFailed for a wrong key,
-// kCorrupt, kNotVdisk, kInUse, ...) with the image path in the message.
+// Mount at boot: opens (or, on a first boot, creates) the image, mounts it at "/" and the memory
+// filesystem at "/tmp". The boot decision (CreatePolicy, docs/DESIGN.md G4):
+//  - image with a filesystem: opened (first_boot or not);
+//  - file missing or zero-length: created and formatted with first_boot and create_if_absent;
+//    otherwise kImageMissing (the host may have deleted or emptied it), nothing created;
+//  - image at its creation commit (no filesystem ever written): formatted with first_boot;
+//    otherwise kRollback (the host may have replayed its first superblock), nothing written.
+// Other errors keep the Disk's codes (kAuthFailed for a wrong key, kCorrupt, kNotVdisk, kInUse,
+// ...) with the image path in the message.
 Result<std::unique_ptr<FileSystem>> mount(const MountOptions& options);
 
-// Mounts a filesystem on an already-open Disk (tests, tools). A Disk on which no block was ever
-// written is formatted first (it holds no data to lose); a Disk whose block 0 is not a vdisk
-// filesystem superblock is refused with kNotVdisk.
+// Mounts a filesystem on an already-open Disk (tests, tools). Never formats: a Disk on which
+// nothing was ever written (Disk::pristine: at its creation commit) is refused with kRollback
+// (call format_filesystem first when the Disk is known to be new); a Disk whose block 0 is not a
+// vdisk filesystem superblock is refused with kNotVdisk. With options.read_only (or a read-only
+// Disk) the filesystem is read-only; see FsOptions::read_only.
 Result<std::unique_ptr<FileSystem>> mount_disk(std::unique_ptr<Disk> disk, const FsOptions& options);
 
-// Writes an empty filesystem (root directory only) onto `disk` and commits. Refuses (kAlreadyExists)
-// unless every block of the disk reads as never written.
+// Writes an empty filesystem (root directory only) onto `disk` and commits: the explicit step
+// that turns a new Disk (Disk::create) into one mount_disk accepts. Refuses (kAlreadyExists)
+// unless the Disk is pristine (nothing ever written).
 Status format_filesystem(Disk& disk, const Clock& clock = {});
 
 }  // namespace vdisk

@@ -28,6 +28,13 @@ enum class ErrorCode : int {
   kReadOnly,            // a write was attempted on a read-only disk
   kFailed,              // the disk is in the failed state after an earlier I/O or integrity error
   kInternal,            // a library call failed unexpectedly (OpenSSL, allocation)
+  // The image file is missing or empty where an image was expected (no first boot asserted): the
+  // host may have deleted or emptied it (docs/DESIGN.md, G4).
+  kImageMissing,
+  // The image is older than expected: a replayed or rolled-back image, e.g. one at its creation
+  // commit where a filesystem was expected (the host may have replayed its first superblock).
+  // Issue #21's trusted counter reports "older than the counter" with this code too.
+  kRollback,
 };
 
 // Stable lowercase name of a code, for JSON output ("auth_failed", "corrupt", ...).

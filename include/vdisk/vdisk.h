@@ -9,7 +9,8 @@
  *    -ENOTDIR, -EISDIR, -ENOTEMPTY, -ENOSPC, -EXDEV, -EBADF, -EINVAL, -ENAMETOOLONG, -EROFS,
  *    -ELOOP, -EFBIG, -EMLINK, -EPERM (vd_link of a directory), -EIO for integrity failures,
  *    -EACCES for a wrong key, -EBUSY for an image in use by another writer or a mount point
- *    ("/tmp") given to rmdir or rename, -ENOMEM).
+ *    ("/tmp") given to rmdir or rename, -ENOMEM; vd_mount also -ENOMEDIUM for a missing or empty
+ *    image and -ESTALE for an image older than expected).
  *    errno itself is never set.
  *  - On failure the detailed message (naming the path or the image) is kept for the calling
  *    thread: see vd_last_error. Success leaves it unchanged.
@@ -43,8 +44,9 @@ extern "C" {
 #endif
 
 /* Version of this API. Output structs (vd_stat_t, vd_statfs_t, vd_dirent) are fixed for a version;
- * vd_mount_options grows compatibly through its struct_size. */
-#define VDISK_C_API_VERSION 1
+ * vd_mount_options grows compatibly through its struct_size. Version 2 appended first_boot and
+ * oram_linkable_reads to vd_mount_options: creating or formatting an image now needs first_boot. */
+#define VDISK_C_API_VERSION 2
 
 /* File type bits of vd_stat_t.mode and vd_dirent.type (Linux values). */
 #define VD_S_IFMT 0170000
@@ -98,10 +100,16 @@ typedef struct vd_mount_options {
   const char* key_file;    /* VD_KEY_FILE, VD_KEY_PASSPHRASE_FILE: the file. Default NULL */
   uint64_t tmp_bytes;      /* size cap of the in-memory /tmp; 0: no /tmp. Default 0 */
   uint64_t cache_bytes;    /* the Disk's cache budget; 0: the default (32 MiB). Default 0 */
-  int32_t read_only;       /* non-zero: open the image read-only (writes give -EROFS). Default 0 */
-  int32_t create_if_absent; /* non-zero: create the image when the file is missing or empty.
-                               An existing image that fails to open (wrong key, damage) is never
-                               reformatted. Default 0 */
+  int32_t read_only;       /* non-zero: the filesystem is read-only (every change gives -EROFS).
+                              A shuffle image is opened read-only and never written (shared lock).
+                              An ORAM image is opened for writing (exclusive lock, -EBUSY while
+                              anyone else holds it): every read writes its path back and
+                              vd_unmount commits the new positions, so the host cannot link this
+                              session's reads to the next session's; see oram_linkable_reads.
+                              Default 0 */
+  int32_t create_if_absent; /* non-zero: create the image when the file is missing or empty,
+                               and only with first_boot. An existing image that fails to open
+                               (wrong key, damage) is never reformatted. Default 0 */
   uint64_t capacity_bytes; /* capacity of a created image, a multiple of 4096 (required when
                               creating). Default 0 */
   int32_t mode;            /* a vd_mode for a created image (an existing image keeps the mode
@@ -112,19 +120,39 @@ typedef struct vd_mount_options {
                                   Default 0 (commit on fsync, sync and unmount only) */
   uint32_t scrypt_log2_n;  /* scrypt cost (N = 2^this, 10..22) of the passphrase keyslot of a
                               created image; 0: the default (15). Default 0 */
+  /* ---- appended in API version 2 (a caller built against version 1 gets the defaults) ---- */
+  int32_t first_boot;      /* non-zero: the caller asserts this is the first boot, i.e. no image
+                              has ever existed for it (e.g. it generated and sealed its key during
+                              this boot). Only then does a missing or empty file get created (with
+                              create_if_absent) and an image still at its creation commit (never
+                              formatted) get formatted. Without it a missing or empty file is
+                              -ENOMEDIUM and an image at its creation commit -ESTALE, and nothing
+                              is written: the host may have deleted, emptied or replayed the
+                              image. The assertion is trusted as given (docs/DESIGN.md, G4).
+                              Default 0 */
+  int32_t oram_linkable_reads; /* with read_only, on an ORAM image: open the file read-only and
+                              never write it (shared lock; for a file the host gives read-only).
+                              The reads then cannot move blocks to fresh paths, so the host can
+                              link them, block by block, to the previous and the next session's
+                              reads. No effect on shuffle images. Default 0 */
 } vd_mount_options;
 
 /* Sets struct_size = sizeof(vd_mount_options) and every field to its default.
  * Returns 0, or -EINVAL when options is NULL. */
 int vd_mount_options_init(vd_mount_options* options);
 
-/* Mounts at boot: opens (or, as create_if_absent allows, creates) the image, mounts it at "/"
- * and a memory filesystem of tmp_bytes at "/tmp". On success stores a new vd_fs in *out (the
- * caller owns it and must release it with vd_unmount) and returns 0; on failure *out is set to
- * NULL (when out is not NULL). Errors: -EINVAL (NULL options or out, bad struct_size, missing or
- * malformed key, capacity missing when creating, not a vdisk image), -ENOENT (no image and no
- * create_if_absent, missing key file), -EACCES (wrong key), -EIO (integrity failure), -EBUSY
- * (another writer holds the image), -ENOSPC, -ENOMEM. */
+/* Mounts at boot: opens (or, on a first boot, creates) the image, mounts it at "/" and a memory
+ * filesystem of tmp_bytes at "/tmp". On success stores a new vd_fs in *out (the caller owns it
+ * and must release it with vd_unmount) and returns 0; on failure *out is set to NULL (when out is
+ * not NULL). The boot decision: an image with a filesystem is opened; a missing or zero-length
+ * file is created only with first_boot and create_if_absent; an image at its creation commit is
+ * formatted only with first_boot. Errors: -EINVAL (NULL options or out, bad struct_size, missing
+ * or malformed key, capacity missing when creating, not a vdisk image), -ENOMEDIUM (the image
+ * file is missing or empty and first_boot or create_if_absent is not set: deleted or emptied by
+ * the host?), -ESTALE (the image is at its creation commit, never formatted, and first_boot is
+ * not set: its first superblock replayed by the host?), -ENOENT (missing key file), -EACCES
+ * (wrong key), -EIO (integrity failure), -EBUSY (another writer holds the image; a read-only
+ * mount of an ORAM image is a writer), -ENOSPC, -ENOMEM. */
 int vd_mount(const vd_mount_options* options, vd_fs** out);
 
 /* Commits every change, closes every descriptor and the image, and frees fs (even when the final

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The example programs (examples/counter.cpp, examples/counter.c): each mounts an image at boot
-# and keeps a counter across runs. Checks: a fresh image counts 1 then 2 (the log has one line
-# per run), both programs read each other's image, and bad input (wrong key, missing key file,
-# no arguments, image in use, not an image) gives its own exit code and a message and leaves the
-# image byte-identical (sha256 before and after).
+# and keeps a counter across runs. Checks: only a run given --first-boot creates the image (a
+# missing or empty image is exit 8 otherwise, and nothing is created), a fresh image counts 1
+# then 2 (the log has one line per run), both programs read each other's image, an image the
+# host deleted or emptied is exit 8 at the next boot (never silently started over), and bad input
+# (wrong key, missing key file, no arguments, image in use, not an image) gives its own exit code
+# and a message and leaves the image byte-identical (sha256 before and after).
 # Run as: bash examples_test.sh BINDIR SRCDIR
 set -euo pipefail
 source "${2:?usage: bash examples_test.sh BINDIR SRCDIR}/tests/cli/lib.sh"
@@ -23,8 +25,16 @@ for prog in counter_cpp counter_c; do
   img="$prog.img"
   bin="$EXAMPLES/$prog"
 
-  # ---- two runs on a fresh image: the second sees the first's counter and log ----------------
+  # ---- no image and no --first-boot: exit 8 naming it, nothing created -------------------------
   run "$bin" "$img" key.hex
+  expect_rc 8
+  expect_err "$img does not exist"
+  expect_err "not a first boot"
+  [[ ! -e "$img" ]] || fail "$prog created $img without --first-boot"
+  pass
+
+  # ---- two runs on a fresh image: the second sees the first's counter and log ----------------
+  run "$bin" --first-boot "$img" key.hex
   expect_rc 0
   expect_out "counter: 1"
   expect_out "log lines: 1"
@@ -70,7 +80,7 @@ for prog in counter_cpp counter_c; do
   # ---- usage: exit 2 -------------------------------------------------------------------------
   run "$bin" "$img"
   expect_rc 2
-  expect_err "usage: $prog IMAGE KEY_FILE"
+  expect_err "usage: $prog [--first-boot] IMAGE KEY_FILE"
   run "$bin"
   expect_rc 2
 
@@ -101,11 +111,31 @@ for prog in counter_cpp counter_c; do
   [[ "$(sha "junk-$prog.img")" == "$junk_before" ]] || fail "$prog modified junk-$prog.img"
   pass
 
-  # ---- an empty file counts as absent: a new image is created in it --------------------------
+  # ---- an empty file: exit 8 and left empty, unless --first-boot creates an image in it -------
   : >"empty-$prog.img"
   run "$bin" "empty-$prog.img" key.hex
+  expect_rc 8
+  expect_err "is empty"
+  [[ ! -s "empty-$prog.img" ]] || fail "$prog wrote into empty-$prog.img without --first-boot"
+  run "$bin" --first-boot "empty-$prog.img" key.hex
   expect_rc 0
   expect_out "counter: 1"
+
+  # ---- the host deletes or empties a used image: the next boot says so (exit 8) -----------------
+  cp "empty-$prog.img" "gone-$prog.img"
+  run "$bin" "gone-$prog.img" key.hex
+  expect_rc 0
+  expect_out "counter: 2"
+  rm "gone-$prog.img"
+  run "$bin" "gone-$prog.img" key.hex
+  expect_rc 8
+  [[ ! -e "gone-$prog.img" ]] || fail "$prog recreated a deleted image"
+  : >"empty-$prog.img"
+  run "$bin" "empty-$prog.img" key.hex
+  expect_rc 8
+  expect_err "deleted or emptied"
+  [[ ! -s "empty-$prog.img" ]] || fail "$prog started over in an emptied image"
+  pass
 done
 
 # ---- the two programs share the format: each continues the other's counter -------------------

@@ -4,7 +4,10 @@
 # image only at the commit, in a fresh slot; --write leaves the logical content (and the data
 # blocks) as they were; read-only traces write nothing; an integrity error mid-run ends the output
 # with a valid JSON object; every bad input has its exit code and message and writes nothing.
-# ORAM mode: every operation reads and writes the same amount, whatever the workload.
+# ORAM mode: every operation reads and writes the same amount, whatever the workload, reads
+# included (they write their paths back and the run commits the new positions, so two runs read
+# independent paths); --linkable-reads reads without writing, and two such runs read the same
+# paths (the leak it accepts).
 # Run as: bash trace_test.sh BINDIR SRCDIR
 set -euo pipefail
 source "${2:?usage: bash trace_test.sh BINDIR SRCDIR}/tests/cli/lib.sh"
@@ -32,7 +35,7 @@ expect_rc 0
 expect_out "trace"
 run "$VDISK" trace --help
 expect_rc 0
-for word in IMAGE --ops --pattern same sequential random --write --json --start --seed "At most 1000000" \
+for word in IMAGE --ops --pattern same sequential random --write --linkable-reads --json --start --seed "At most 1000000" \
   shuffle oram "same slot" "full root-to-leaf path" "linked operations" --key-file VDISK_KEY_FILE Examples: \
   "Exit codes:"; do
   expect_out "$word"
@@ -280,13 +283,51 @@ for pattern in same sequential random; do
   [[ -z "$per_op" || "$shape" == "$per_op" ]] || fail "ORAM $pattern: $shape slots per operation, others $per_op"
   pass
   per_op=$shape
-  # Read-only: every operation still reads one path, a random one: one block read again and again
-  # does not come back to the same slots.
+  # Reads: each is an access like a write (one path read and written back), and the new
+  # positions are committed at the end: the same shape as the writes.
   run "$VDISK" trace oram.img "${K[@]}" --ops 20 --pattern "$pattern" "${seed[@]}" --json
   expect_rc 0
+  expect_py "{(len($SLOTS(o['reads'])), len($SLOTS(o['writes']))) for o in d['ops']} == {$per_op}"
+  expect_py 'd["commit"] is not None and d["commit"]["syncs"] >= 1'
+  expect_py "len({tuple($SLOTS(o['reads'])) for o in d['ops']}) > 1"
+  # --linkable-reads: every operation reads one path and writes nothing; a block read again and
+  # again goes to a random path; the image is not written.
+  cp oram.img oram_before.img
+  run "$VDISK" trace oram.img "${K[@]}" --ops 20 --pattern "$pattern" "${seed[@]}" --json --linkable-reads
+  expect_rc 0
   expect_py "len({len($SLOTS(o['reads'])) for o in d['ops']}) == 1"
+  expect_py "all(not o['writes'] for o in d['ops']) and d['commit'] is None"
   expect_json_eq 'd["summary"]["ops_without_io"]' 0
   expect_py "len({tuple($SLOTS(o['reads'])) for o in d['ops']}) > 1"
+  expect_unchanged oram_before.img oram.img
+done
+
+cp oram.img oram_before.img
+run "$VDISK" trace oram.img "${K[@]}" --ops 4 --pattern same --write --linkable-reads
+expect_rc 2
+expect_err "--linkable-reads is for read workloads"
+expect_unchanged oram_before.img oram.img
+
+# Two runs reading the same distinct blocks: --linkable-reads repeats the first run's paths
+# operation by operation (the host links the two sessions); the default runs do not.
+for mode in linkable default; do
+  flags=()
+  [[ $mode == linkable ]] && flags=(--linkable-reads)
+  run "$VDISK" trace oram.img "${K[@]}" --ops 64 --pattern sequential --json "${flags[@]}"
+  expect_rc 0
+  cp "$out" "first-$mode.json"
+  run "$VDISK" trace oram.img "${K[@]}" --ops 64 --pattern sequential --json "${flags[@]}"
+  expect_rc 0
+  same=$("$PYTHON" -c 'import json,sys
+a, b = (json.load(open(f))["ops"] for f in sys.argv[1:3])
+print(sum(x["reads"] == y["reads"] for x, y in zip(a, b)))' "first-$mode.json" "$out")
+  if [[ $mode == linkable ]]; then
+    [[ "$same" == 64 ]] || fail "two --linkable-reads runs read the same paths at $same of 64 operations, expected all"
+  else
+    # Independent leaves: a match has probability 1/leaves per operation (at most a handful).
+    (( same <= 8 )) || fail "two read runs read the same path at $same of 64 operations"
+  fi
+  pass
 done
 run "$VDISK" cat oram.img /file.bin "${K[@]}"
 expect_rc 0

@@ -24,6 +24,8 @@ ExitCode exit_code_for(ErrorCode code) {
     case ErrorCode::kReadOnly:
     case ErrorCode::kFailed:
     case ErrorCode::kInternal: return ExitCode::kOtherError;
+    case ErrorCode::kImageMissing: return ExitCode::kImageMissing;
+    case ErrorCode::kRollback: return ExitCode::kRollback;
   }
   return ExitCode::kOtherError;
 }
@@ -39,6 +41,11 @@ std::string_view exit_code_meaning(ExitCode code) {
     case ExitCode::kNotFound: return "not found (image, key file or key variable)";
     case ExitCode::kNoSpace: return "no space (host file system or image full)";
     case ExitCode::kInUse: return "image in use (locked by another process)";
+    case ExitCode::kImageMissing:
+      return "image missing or empty where one was expected (deleted or emptied by the host?; only a first boot "
+             "creates one)";
+    case ExitCode::kRollback:
+      return "image older than expected (at its creation commit, never formatted: its first superblock replayed?)";
   }
   return "unknown";
 }
@@ -46,7 +53,7 @@ std::string_view exit_code_meaning(ExitCode code) {
 std::string exit_code_help() {
   static constexpr std::array kAll = {ExitCode::kSuccess,   ExitCode::kOtherError, ExitCode::kUsage,
                                       ExitCode::kIntegrity, ExitCode::kNotFound,   ExitCode::kNoSpace,
-                                      ExitCode::kInUse};
+                                      ExitCode::kInUse,     ExitCode::kImageMissing, ExitCode::kRollback};
   std::string out = "Exit codes:\n";
   for (ExitCode code : kAll) out += fmt::format("  {}  {}\n", to_int(code), exit_code_meaning(code));
   return out;

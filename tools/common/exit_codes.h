@@ -17,6 +17,9 @@ enum class ExitCode : int {
   kNotFound = 4,    // the image, a key file or a key variable does not exist
   kNoSpace = 5,     // not enough space: on the host file system, or in the image
   kInUse = 6,       // the image is locked by another process
+  // 7 is vdisk fsck's "only harmless problems" (tools/vdisk_fsck.h).
+  kImageMissing = 8,  // the image file is missing or empty where one was expected (no first boot)
+  kRollback = 9,      // the image is older than expected (at its creation commit: replayed?)
 };
 
 // The exit code for a library error code. kOk maps to kSuccess.

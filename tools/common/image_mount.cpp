@@ -8,6 +8,7 @@
 
 #include "common/report.h"
 #include "vdisk/block_store.h"
+#include "vdisk/format.h"
 
 namespace vdisk::tools {
 
@@ -51,11 +52,28 @@ FsOptions tool_fs_options() {
 
 Result<std::unique_ptr<MountedImage>> MountedImage::open(const std::string& image, const KeyOptions& key_options,
                                                          Access access) {
-  const bool writable = access == Access::kReadWrite;
+  // The file is opened for writing by writing commands, and by read commands on an ORAM image
+  // (unless linkable), whose reads write their paths back; the header tells the mode (Disk::open
+  // checks it again, authenticated).
+  bool writable = access == Access::kReadWrite;
+  if (access == Access::kRead) {
+    auto peek = open_file_store(image, OpenMode::kNoLock);
+    if (!peek.ok()) return with_path(peek.status(), image);
+    auto header = read_public_header(**peek);
+    if (!header.ok()) return with_path(header.status(), image);
+    writable = header->mode == format::Mode::kOram;
+  }
   // The file first: a missing, foreign or locked image is reported before any key is asked for.
   // The file and its lock are held from here to the end.
   auto file = open_file_store(image, writable ? OpenMode::kReadWrite : OpenMode::kReadOnly);
-  if (!file.ok()) return with_path(file.status(), image);
+  if (!file.ok()) {
+    Status s = with_path(file.status(), image);
+    if (access == Access::kRead && writable)
+      s = Status(s.code(), s.message() + " (reading an ORAM image writes it, to move every block read to a fresh "
+                                         "path; --linkable-reads reads it without writing, and lets the host link "
+                                         "those reads to other sessions')");
+    return s;
+  }
   auto key = resolve_key(key_options, image, /*confirm=*/false);
   if (!key.ok()) return key.status();
 
@@ -63,17 +81,16 @@ Result<std::unique_ptr<MountedImage>> MountedImage::open(const std::string& imag
   GuardedStore* raw_guard = guard.get();
   OpenOptions options;
   options.read_only = !writable;
+  options.oram_linkable_reads = access == Access::kReadLinkable;
   auto disk = Disk::open(std::move(guard), *key, options);
   if (!disk.ok()) return with_path(disk.status(), image);
-  if (!writable && (*disk)->info().root.is_null()) {
-    return Status(ErrorCode::kFailed, fmt::format("{} holds no filesystem yet (nothing was ever written to it); a "
-                                                  "command that writes (e.g. vdisk mkdir) creates an empty one",
-                                                  image));
-  }
-  auto fs = mount_disk(std::move(disk).value(), tool_fs_options());
+  FsOptions fs_options = tool_fs_options();
+  fs_options.read_only = access != Access::kReadWrite;
+  auto fs = mount_disk(std::move(disk).value(), fs_options);
   if (!fs.ok()) return with_path(fs.status(), image);
   std::unique_ptr<MountedImage> mounted(new MountedImage());
   mounted->image_ = image;
+  mounted->writes_ = access == Access::kReadWrite;
   mounted->fs_ = std::move(fs).value();
   mounted->guard_ = raw_guard;
   return mounted;
@@ -83,8 +100,11 @@ MountedImage::~MountedImage() { discard(); }
 
 void MountedImage::discard() {
   if (!fs_) return;
-  guard_->refuse();
-  fs_.reset();  // its unmount cannot commit now
+  // A writing command's changes never land unless commit() succeeded. A read mount changed no
+  // file: its unmount commits only an ORAM image's new positions (errors are ignored here; the
+  // command reported its own).
+  if (writes_) guard_->refuse();
+  fs_.reset();
   guard_ = nullptr;
 }
 

@@ -7,9 +7,16 @@
 // the unmount nor anything else can commit, and the image keeps its last committed state (blocks
 // that the Disk's cache wrote early went to free slots, which that commit does not reference).
 //
-// A read-only mount opens the file O_RDONLY with a shared lock (kInUse while a writer holds it)
-// and never writes it. A Disk on which nothing was ever written holds no filesystem yet: a
-// writable mount formats it (in the command's commit), a read-only one is refused (kFailed).
+// A read-only mount (kRead) mounts the filesystem read-only. A shuffle image is opened O_RDONLY
+// with a shared lock (kInUse while a writer holds it) and never written. An ORAM image is opened
+// for writing with the exclusive lock: every read writes its path back to a fresh leaf, and the
+// new positions are committed when the mount ends (commit(), or the destructor), so the host
+// cannot link this command's reads to the next session's. kReadLinkable opens an ORAM image
+// read-only like a shuffle image (shared lock, never written) and accepts that the host can link
+// its reads to the previous and the next session's, block by block (OpenOptions::
+// oram_linkable_reads): for an image file the host gives read-only.
+// A Disk on which nothing was ever written (at its creation commit) holds no filesystem: every
+// mount refuses it (kRollback: vdisk-create interrupted, or its first superblock replayed).
 #pragma once
 
 #include <memory>
@@ -27,7 +34,9 @@ class GuardedStore;
 
 class MountedImage {
  public:
-  enum class Access { kReadOnly, kReadWrite };
+  enum class Access { kRead, kReadLinkable, kReadWrite };
+  // The access of a read-only command: kReadLinkable with --linkable-reads, else kRead.
+  static Access reading(bool linkable_reads) { return linkable_reads ? Access::kReadLinkable : Access::kRead; }
 
   // Opens the image file first (so a missing, foreign or locked image is reported before a key is
   // asked for), then resolves the key, unlocks and mounts. Errors name the image.
@@ -41,7 +50,9 @@ class MountedImage {
   const std::string& image() const { return image_; }
 
   // Commits every change in one Disk commit and unmounts. On error nothing was committed (the
-  // image keeps its previous state) and the mount is gone.
+  // image keeps its previous state) and the mount is gone. A read mount has no change of its
+  // own: this commits an ORAM image's new positions (nothing for the others), and read commands
+  // call it at the end so that a failure to do so is reported.
   Status commit();
 
  private:
@@ -49,6 +60,7 @@ class MountedImage {
   void discard();
 
   std::string image_;
+  bool writes_ = false;  // kReadWrite: changes are discarded unless commit() succeeds
   std::unique_ptr<FileSystem> fs_;
   GuardedStore* guard_ = nullptr;  // owned by the Disk, which fs_ owns
 };
