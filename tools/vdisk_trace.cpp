@@ -416,6 +416,42 @@ Result<Workload> parse_workload(const TraceArgs& args) {
   return wl;
 }
 
+// The Disk a run traces, unlocked, with its log (disabled: unlocking is not part of the workload).
+struct TracedDisk {
+  std::unique_ptr<Disk> disk;
+  std::shared_ptr<TraceLog> log;
+  uint64_t image_slots = 0;
+};
+
+// Opens the image: the file first (missing, foreign or locked before any key is asked for), then
+// the key. Sets wl.commits: --write, or ORAM reads, which write their paths back as a file
+// command's do (one commit of the new positions at the end), unless --linkable-reads.
+Result<TracedDisk> open_traced(const TraceArgs& args, Workload& wl) {
+  if (!args.write && !args.linkable_reads) {
+    auto peek = open_file_store(args.image, OpenMode::kNoLock);
+    if (!peek.ok()) return with_path(peek.status(), args.image);
+    auto header = read_public_header(**peek);
+    if (!header.ok()) return with_path(header.status(), args.image);
+    wl.commits = header->mode == format::Mode::kOram;
+  }
+  wl.commits = wl.commits || args.write;
+  auto file = open_file_store(args.image, wl.commits ? OpenMode::kReadWrite : OpenMode::kReadOnly);
+  if (!file.ok()) return with_path(file.status(), args.image);
+  auto key = resolve_key(args.key, args.image, /*confirm=*/false);
+  if (!key.ok()) return key.status();
+  TracedDisk t;
+  t.log = std::make_shared<TraceLog>();
+  t.log->set_enabled(false);
+  t.image_slots = (*file)->block_count();
+  OpenOptions options;
+  options.read_only = !wl.commits;
+  options.oram_linkable_reads = args.linkable_reads;
+  auto opened = Disk::open(make_tracing_store(std::move(file).value(), t.log), *key, options);
+  if (!opened.ok()) return with_path(opened.status(), args.image);
+  t.disk = std::move(opened).value();
+  return t;
+}
+
 int run_trace(const TraceArgs& args, const Reporter& reporter) {
   // ---- the command line, before the image is touched
   auto parsed = parse_workload(args);
@@ -424,29 +460,12 @@ int run_trace(const TraceArgs& args, const Reporter& reporter) {
     return reporter.usage("--linkable-reads is for read workloads: --write opens the image for writing anyway");
   Workload& wl = *parsed;
 
-  // ---- the image: file first (missing, foreign or locked before any key is asked for), then key.
-  // ORAM reads write their paths back, as a file command's do, unless --linkable-reads.
-  if (!args.write && !args.linkable_reads) {
-    auto peek = open_file_store(args.image, OpenMode::kNoLock);
-    if (!peek.ok()) return reporter.error(with_path(peek.status(), args.image));
-    auto header = read_public_header(**peek);
-    if (!header.ok()) return reporter.error(with_path(header.status(), args.image));
-    wl.commits = header->mode == format::Mode::kOram;
-  }
-  wl.commits = wl.commits || args.write;
-  auto file = open_file_store(args.image, wl.commits ? OpenMode::kReadWrite : OpenMode::kReadOnly);
-  if (!file.ok()) return reporter.error(with_path(file.status(), args.image));
-  auto key = resolve_key(args.key, args.image, /*confirm=*/false);
-  if (!key.ok()) return reporter.error(key.status());
-  auto log = std::make_shared<TraceLog>();
-  log->set_enabled(false);  // unlocking (header, superblocks) is not part of the workload
-  const uint64_t image_slots = (*file)->block_count();
-  OpenOptions options;
-  options.read_only = !wl.commits;
-  options.oram_linkable_reads = args.linkable_reads;
-  auto opened = Disk::open(make_tracing_store(std::move(file).value(), log), *key, options);
-  if (!opened.ok()) return reporter.error(with_path(opened.status(), args.image));
-  Disk& disk = **opened;
+  // ---- the image
+  auto traced = open_traced(args, wl);
+  if (!traced.ok()) return reporter.error(traced.status());
+  std::shared_ptr<TraceLog> log = traced->log;
+  const uint64_t image_slots = traced->image_slots;
+  Disk& disk = *traced->disk;
   const uint64_t capacity = disk.capacity();
   const DiskInfo info = disk.info();
 
