@@ -33,28 +33,71 @@ PlacementResult draw_one(FreeSlotOracle& oracle, RandomSource& random, uint64_t*
   return oracle.select(*rank, slot) ? PlacementResult::kOk : PlacementResult::kError;
 }
 
-// Takes up to `wanted` wholly free aligned extents, each uniform among the wholly free ones, into
-// `out`; stops early (kOk) when kProbesPerExtent probes find none.
+PlacementResult take_extent(FreeSlotOracle& oracle, uint64_t extent, std::vector<uint64_t>& out) {
+  for (uint64_t slot = extent * kExtentSlots; slot < (extent + 1) * kExtentSlots; ++slot) {
+    if (!oracle.take(slot)) return PlacementResult::kError;
+    out.push_back(slot);
+  }
+  return PlacementResult::kOk;
+}
+
+// Probes for one wholly free extent, uniform among them; *found false when every probe missed.
+PlacementResult probe_extents(FreeSlotOracle& oracle, RandomSource& random, uint64_t extents,
+                              bool* found, uint64_t* extent) {
+  *found = false;
+  for (unsigned probe = 0; probe < kProbesPerExtent; ++probe) {
+    const auto e = random.uniform(extents);
+    if (!e) return PlacementResult::kRandomFailed;
+    switch (oracle.probe_extent(*e * kExtentSlots, kExtentSlots)) {
+      case FreeSlotOracle::Probe::kError: return PlacementResult::kError;
+      case FreeSlotOracle::Probe::kTaken: continue;
+      case FreeSlotOracle::Probe::kFree: *found = true; *extent = *e; return PlacementResult::kOk;
+    }
+  }
+  return PlacementResult::kOk;
+}
+
+// Every wholly free extent, in order (the exact fallback when probes miss: a fragmented disk).
+PlacementResult list_free_extents(FreeSlotOracle& oracle, uint64_t extents, std::vector<uint64_t>& free) {
+  for (uint64_t e = 0; e < extents; ++e) {
+    switch (oracle.probe_extent(e * kExtentSlots, kExtentSlots)) {
+      case FreeSlotOracle::Probe::kError: return PlacementResult::kError;
+      case FreeSlotOracle::Probe::kTaken: break;
+      case FreeSlotOracle::Probe::kFree: free.push_back(e); break;
+    }
+  }
+  return PlacementResult::kOk;
+}
+
+// Takes min(wanted, wholly free) extents into `out`, each uniform among the wholly free ones left:
+// by probing while probes find them, then (once kProbesPerExtent probes miss) by drawing without
+// replacement from the list of all wholly free extents. Which way a draw went does not change its
+// distribution, so the host learns nothing from it.
 PlacementResult take_extents(FreeSlotOracle& oracle, RandomSource& random, uint64_t wanted,
                              std::vector<uint64_t>& out) {
   const uint64_t extents = oracle.slot_count() / kExtentSlots;
-  for (uint64_t taken = 0; taken < wanted && extents > 0; ++taken) {
+  uint64_t taken = 0;
+  for (; taken < wanted && extents > 0; ++taken) {
     bool found = false;
-    for (unsigned probe = 0; probe < kProbesPerExtent && !found; ++probe) {
-      const auto e = random.uniform(extents);
-      if (!e) return PlacementResult::kRandomFailed;
-      switch (oracle.probe_extent(*e * kExtentSlots, kExtentSlots)) {
-        case FreeSlotOracle::Probe::kError: return PlacementResult::kError;
-        case FreeSlotOracle::Probe::kTaken: break;
-        case FreeSlotOracle::Probe::kFree: found = true; break;
-      }
-      if (!found) continue;
-      for (uint64_t slot = *e * kExtentSlots; slot < (*e + 1) * kExtentSlots; ++slot) {
-        if (!oracle.take(slot)) return PlacementResult::kError;
-        out.push_back(slot);
-      }
-    }
+    uint64_t e = 0;
+    const PlacementResult probed = probe_extents(oracle, random, extents, &found, &e);
+    if (probed != PlacementResult::kOk) return probed;
     if (!found) break;
+    const PlacementResult took = take_extent(oracle, e, out);
+    if (took != PlacementResult::kOk) return took;
+  }
+  if (taken == wanted || extents == 0) return PlacementResult::kOk;
+  std::vector<uint64_t> free;
+  const PlacementResult listed = list_free_extents(oracle, extents, free);
+  if (listed != PlacementResult::kOk) return listed;
+  for (; taken < wanted && !free.empty(); ++taken) {
+    const auto i = random.uniform(free.size());
+    if (!i) return PlacementResult::kRandomFailed;
+    const uint64_t e = free[static_cast<size_t>(*i)];
+    free[static_cast<size_t>(*i)] = free.back();
+    free.pop_back();
+    const PlacementResult took = take_extent(oracle, e, out);
+    if (took != PlacementResult::kOk) return took;
   }
   return PlacementResult::kOk;
 }

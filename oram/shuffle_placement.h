@@ -3,9 +3,9 @@
 // A commit (or an early spill) needs n free slots. choose_free_slots() takes them in two ways:
 //  - Extents, for locality: a batch of n >= kExtentSlots slots first takes floor(n / kExtentSlots)
 //    whole aligned extents of kExtentSlots slots, each drawn uniformly among the extents that are
-//    wholly free (rejection sampling: up to kProbesPerExtent probes of uniformly random extents).
-//    When no probe finds a wholly free extent (a fragmented or nearly full disk), the rest of the
-//    batch is taken slot by slot.
+//    wholly free: by rejection sampling (up to kProbesPerExtent probes of uniformly random
+//    extents), and when every probe misses (a fragmented disk), by drawing from the list of all
+//    wholly free extents. Only when no extent is wholly free is the rest taken slot by slot.
 //  - Slots: each drawn uniformly among the slots still free, first by rejection sampling (a few
 //    probes of uniformly random slots, keeping the first free one), and only if every probe hits
 //    a slot in use, by selecting the free slot of a uniformly random rank.

@@ -1,6 +1,7 @@
 // Shuffle placement: the slots a commit writes are independent of the logical addresses written.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <optional>
@@ -286,8 +287,48 @@ TEST_CASE("large batches take whole free extents, uniformly among the wholly fre
   Bits bits(fragmented);
   std::vector<uint64_t> out;
   REQUIRE(oram::choose_free_slots(bits, rnd, 300, out) == oram::PlacementResult::kOk);
-  CHECK(bits.extent_probes == oram::kProbesPerExtent);  // one extent draw gave up, then slots
+  // One extent draw's probes missed, then the list of wholly free extents (32 checks) was empty.
+  CHECK(bits.extent_probes == oram::kProbesPerExtent + 32);
   for (uint64_t s : out) CHECK(fragmented[s] == 0);
+}
+
+TEST_CASE("when probes miss, the wholly free extents are listed: a few free extents are still taken, uniformly",
+          "[shuffle]") {
+  // 256 extents, only 3 wholly free (a probe finds one with probability 3/256: 16 probes miss
+  // about 83% of the time). Every batch of 3 extents still gets all three, and of 2 extents a
+  // uniform pair of them.
+  const std::vector<uint64_t> free_extents = {17, 130, 255};
+  std::vector<uint8_t> used(256 * oram::kExtentSlots, 0);
+  for (uint64_t e = 0; e < 256; ++e)
+    if (std::find(free_extents.begin(), free_extents.end(), e) == free_extents.end()) used[e * oram::kExtentSlots + 9] = 1;
+  Seeded rnd(5);
+  std::map<uint64_t, uint64_t> chosen;
+  uint64_t listed = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    Bits bits(used);
+    std::vector<uint64_t> out;
+    REQUIRE(oram::choose_free_slots(bits, rnd, 2 * oram::kExtentSlots, out) == oram::PlacementResult::kOk);
+    std::map<uint64_t, uint64_t> per_extent;
+    for (uint64_t s : out) ++per_extent[s / oram::kExtentSlots];
+    REQUIRE(per_extent.size() == 2);  // two whole extents, never slot by slot
+    for (const auto& [e, n] : per_extent) {
+      REQUIRE(n == oram::kExtentSlots);
+      ++chosen[e];
+    }
+    listed += bits.extent_probes > 2 * oram::kProbesPerExtent;
+  }
+  CHECK(listed > 1000);  // the list did much of the work
+  std::vector<uint64_t> counts;
+  for (uint64_t e : free_extents) counts.push_back(chosen[e]);
+  const double chi = chi_square_uniform(counts);
+  INFO("chi-square over the 3 wholly free extents: " << chi);
+  CHECK(chi < chi_square_critical_1e6(2));
+  Bits bits(used);
+  std::vector<uint64_t> out;
+  REQUIRE(oram::choose_free_slots(bits, rnd, 4 * oram::kExtentSlots, out) == oram::PlacementResult::kOk);
+  std::map<uint64_t, uint64_t> per_extent;
+  for (uint64_t s : out) ++per_extent[s / oram::kExtentSlots];
+  for (uint64_t e : free_extents) CHECK(per_extent[e] == oram::kExtentSlots);  // all three, then slots
 }
 
 TEST_CASE("the chi-square over free slots catches a scan-from-a-random-start placement", "[shuffle]") {
