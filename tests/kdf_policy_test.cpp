@@ -77,7 +77,7 @@ TEST_CASE("kdf: new passphrase slots default to OWASP's scrypt minimum (N = 2^17
   FaultStore store(Disk::image_slots(o).value());
   auto disk = Disk::create(std::make_unique<ForwardStore>(store), passphrase("pw"), o);
   REQUIRE_OK(disk);
-  const format::Keyslot& slot = (*disk)->info().header.keyslots[0];
+  const format::Keyslot slot = (*disk)->info().header.keyslots[0];  // info() returns a copy
   CHECK(slot.kind == KeyslotKind::kPassphrase);
   CHECK(slot.scrypt_log2_n == 17);
   CHECK(slot.scrypt_r == 8);
