@@ -40,7 +40,7 @@ namespace vdisk::tools {
 namespace {
 
 constexpr const char* kTool = "vdisk-create";
-constexpr int kDefaultKdfCost = 15;
+constexpr int kDefaultKdfCost = kDefaultScryptLog2N;
 
 struct CreateArgs {
   std::string image;
@@ -182,6 +182,16 @@ Result<Plan> make_plan(const CreateArgs& args) {
   return plan;
 }
 
+// --kdf-cost LOG2N: the passphrase slot's scrypt parameters (N = 2^LOG2N, r = 8, p = 1) within
+// the library's policy (check_scrypt_params): 10..20, at most 1 GiB.
+Status check_kdf_cost(int log2_n) {
+  if (log2_n < 0 || log2_n > 255)
+    return Status(ErrorCode::kInvalidArgument, fmt::format("scrypt log2_n {} out of range", log2_n));
+  ScryptParams params;
+  params.log2_n = static_cast<uint8_t>(log2_n);
+  return check_scrypt_params(params, KdfLimits{});
+}
+
 // Enough room on the file system for the whole image? (It is written in full.) A file that
 // --force will truncate gives its blocks back first.
 Status check_free_space(const std::string& path, uint64_t image_bytes, uint64_t reclaimable_bytes) {
@@ -316,6 +326,8 @@ int run_create(const CreateArgs& args, const Reporter& reporter) {
   if (!parse_commit_padding(args.commit_padding))
     return reporter.usage(fmt::format("--commit-padding: unknown policy '{}': expected pow2, padme or none",
                                       args.commit_padding));
+  if (Status kdf = check_kdf_cost(args.kdf_cost); !kdf.ok())
+    return reporter.usage(fmt::format("--kdf-cost {}: {}", args.kdf_cost, kdf.message()));
   auto plan_result = make_plan(args);
   if (!plan_result.ok()) return reporter.error(plan_result.status());
   const Plan& plan = *plan_result;
@@ -350,6 +362,13 @@ int run_create(const CreateArgs& args, const Reporter& reporter) {
   if (!key.ok()) return reporter.error(key.status());
   if (key->kind == KeyMaterial::Kind::kRawKey && args.kdf_cost_given) {
     reporter.note("--kdf-cost only applies to passphrases; ignored for a raw key");
+  }
+  if (key->kind == KeyMaterial::Kind::kPassphrase && args.kdf_cost < kDefaultScryptLog2N) {
+    reporter.warning(fmt::format("--kdf-cost {} is below the recommended {} (OWASP's minimum for scrypt: N = 2^{}, "
+                                 "r = 8, p = 1): each guess at the passphrase costs an attacker with the image "
+                                 "2^{} times less",
+                                 args.kdf_cost, kDefaultScryptLog2N, kDefaultScryptLog2N,
+                                 kDefaultScryptLog2N - args.kdf_cost));
   }
 
   auto start = std::chrono::steady_clock::now();
@@ -471,10 +490,11 @@ int main(int argc, char** argv) {
     app.add_flag("--dry-run", args.dry_run, "Print the layout only: no key needed, nothing written");
     app.add_flag("--json", args.json, "Print the result as one JSON object on stdout");
     app.add_flag("--force", args.force, "Overwrite IMAGE if it exists (its content is lost)");
-    auto* kdf = app.add_option("--kdf-cost", args.kdf_cost, "Passphrase keys: scrypt N = 2^LOG2N (10..22)")
+    auto* kdf = app.add_option("--kdf-cost", args.kdf_cost,
+                               "Passphrase keys: scrypt N = 2^LOG2N, r = 8, p = 1 (10..20: at most 1 GiB; below "
+                               "17 with a warning)")
                     ->type_name("LOG2N")
-                    ->default_val(kDefaultKdfCost)
-                    ->check(CLI::Range(10, 22).description(""));
+                    ->default_val(kDefaultKdfCost);
     add_key_options(app, args.key);
     app.footer(create_footer());
     app.set_version_flag("--version", "vdisk-create 0.1.0");

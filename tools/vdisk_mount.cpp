@@ -112,10 +112,28 @@ std::string absolute(const std::string& path) {
   return ec ? path : p.lexically_normal().string();
 }
 
+// `value` as one option value inside a libfuse -o list: fuse_opt splits the list at commas and
+// reads a backslash as "take the next character (or the octal \ooo) literally", so a comma or a
+// backslash of the value gets a backslash in front (as libfuse's fuse_opt_add_opt_escaped does).
+// Any other byte, '=' included (the option name ends at the first one), is taken as it is. So an
+// image named "x,allow_other" stays one fsname and adds no option. (fusermount3 unescapes fsname=
+// the same way; tests/cli/mount_options_test.sh checks what reaches /proc/self/mountinfo.)
+std::string fuse_opt_escape(const std::string& value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == ',' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 // The FUSE command line: program name, -o with our options and the user's, and -d for --debug.
-// (The kernel's name and attribute caches are the adapter's to time: FuseAdapter::kCacheSeconds.)
+// The image path is the only host- or user-chosen text in our options and is escaped; the user's
+// own -o options pass through as given. (The kernel's name and attribute caches are the adapter's
+// to time: FuseAdapter::kCacheSeconds.)
 std::vector<std::string> fuse_argv(const MountArgs& a, const std::string& image) {
-  std::string opts = "fsname=vdisk:" + image + ",subtype=vdisk,default_permissions";
+  std::string opts = "fsname=vdisk:" + fuse_opt_escape(image) + ",subtype=vdisk,default_permissions";
   if (a.read_only) opts += ",ro";
   for (const std::string& o : a.fuse_options) opts += "," + o;
   std::vector<std::string> v = {kTool, "-o", opts};

@@ -263,6 +263,10 @@ Result<SecretKey> hkdf_sha256(std::span<const uint8_t> ikm, std::span<const uint
 
 // ---- scrypt -------------------------------------------------------------------------------
 
+namespace {
+std::atomic<uint64_t> g_scrypt_runs{0};
+}  // namespace
+
 Status scrypt(std::span<const uint8_t> passphrase, std::span<const uint8_t> salt, uint64_t n, uint32_t r, uint32_t p,
               std::span<uint8_t> out) {
   if (n < 2 || (n & (n - 1)) != 0)
@@ -302,6 +306,7 @@ Status scrypt(std::span<const uint8_t> passphrase, std::span<const uint8_t> salt
   params[4] = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p_param);
   params[5] = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem);
   params[6] = OSSL_PARAM_construct_end();
+  g_scrypt_runs.fetch_add(1, std::memory_order_relaxed);
   if (EVP_KDF_derive(ctx.get(), out.data(), out.size(), params) != 1) {
     wipe(out);
     return openssl_failure("scrypt (N=" + std::to_string(n) + ", r=" + std::to_string(r) +
@@ -445,6 +450,7 @@ Status Aead::open(std::span<const uint8_t> nonce, std::span<const uint8_t> aad, 
 
 namespace testing {
 void set_seal_observer(SealObserver observer) { seal_observer() = std::move(observer); }
+uint64_t scrypt_runs() { return g_scrypt_runs.load(std::memory_order_relaxed); }
 }  // namespace testing
 
 }  // namespace vdisk::crypto

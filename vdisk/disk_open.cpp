@@ -159,6 +159,9 @@ Result<std::unique_ptr<Disk>> Disk::create(std::unique_ptr<BlockStore> store, co
     return Status(ErrorCode::kInvalidArgument,
                   fmt::format("store has {} blocks but an image of {} blocks capacity needs exactly {}",
                               store->block_count(), options.capacity_blocks, *total_slots));
+  // Refuse a passphrase's scrypt parameters before the fill writes anything.
+  if (key.kind == KeyMaterial::Kind::kPassphrase)
+    VDISK_RETURN_IF_ERROR(check_scrypt_params(options.scrypt, key.kdf_limits));
 
   if (options.fill_random) {
     std::vector<uint8_t> chunk(kFillChunkBlocks * kBlockSize);

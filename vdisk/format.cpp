@@ -351,11 +351,18 @@ Result<Header> decode_keyslots_and_check(Header h, std::span<const uint8_t, kBlo
     le::get_bytes(slot, kSlotSalt, s.salt);
     le::get_bytes(slot, kSlotWrapped, s.wrapped_key);
     le::get_bytes(slot, kSlotTag, s.wrap_tag);
-    const bool params_ok = s.kind == KeyslotKind::kPassphrase
-                               ? (s.scrypt_log2_n >= 10 && s.scrypt_log2_n <= 22 && s.scrypt_r >= 1 && s.scrypt_r <= 32 &&
-                                  s.scrypt_p >= 1 && s.scrypt_p <= 16)
-                               : (s.scrypt_log2_n == 0 && s.scrypt_r == 0 && s.scrypt_p == 0);
-    if (!params_ok) return corrupt(fmt::format("keyslot {} has out-of-range key-derivation parameters", i));
+    if (s.kind == KeyslotKind::kPassphrase) {
+      if (s.scrypt_log2_n < kScryptMinLog2N || s.scrypt_log2_n > kScryptMaxLog2N || s.scrypt_r < 1 ||
+          s.scrypt_r > kScryptMaxR || s.scrypt_p < 1 || s.scrypt_p > kScryptMaxP)
+        return corrupt(fmt::format("keyslot {} has out-of-range key-derivation parameters (scrypt log2_n {}, r {}, "
+                                   "p {}; the format allows log2_n {}..{}, r 1..{}, p 1..{})",
+                                   i, s.scrypt_log2_n, s.scrypt_r, s.scrypt_p, kScryptMinLog2N, kScryptMaxLog2N,
+                                   kScryptMaxR, kScryptMaxP));
+    } else if (s.scrypt_log2_n != 0 || s.scrypt_r != 0 || s.scrypt_p != 0) {
+      return corrupt(fmt::format("keyslot {} has out-of-range key-derivation parameters (a raw-key slot's scrypt "
+                                 "fields must be zero)",
+                                 i));
+    }
   }
   if (h.active_keyslots() == 0) return corrupt("no active keyslot");
   le::get_bytes(in, kHeaderMacOffset, h.mac);

@@ -109,8 +109,10 @@ Status hkdf_sha256_raw(std::span<const uint8_t> ikm, std::span<const uint8_t> sa
 Status sha256(std::span<const uint8_t> data, Digest& out);
 Status hmac_sha256(std::span<const uint8_t> key, std::span<const uint8_t> data, Digest& out);
 
-// scrypt (RFC 7914) via EVP_KDF "SCRYPT". n must be a power of two > 1. The memory limit is
-// set to fit the parameters (128*n*r*p bytes plus slack). kInvalidArgument for bad parameters.
+// scrypt (RFC 7914) via EVP_KDF "SCRYPT". n must be a power of two > 1. OpenSSL allocates one
+// buffer of 128 * r * (n + p + 2) bytes (the p lanes run one after another over the same table);
+// its memory limit is set to that plus 1 MiB. kInvalidArgument for bad parameters. No policy:
+// callers bound the work first (keyslot.h, check_scrypt_params).
 Status scrypt(std::span<const uint8_t> passphrase, std::span<const uint8_t> salt, uint64_t n,
               uint32_t r, uint32_t p, std::span<uint8_t> out);
 
@@ -147,6 +149,9 @@ namespace testing {
 // other threads encrypt. Pass nullptr to clear.
 using SealObserver = std::function<void(const Digest& key_fingerprint, std::span<const uint8_t> nonce)>;
 void set_seal_observer(SealObserver observer);
+// How many scrypt derivations have been handed to OpenSSL in this process so far (every call of
+// scrypt() that passed its parameter checks). Lets tests show that refused parameters never ran.
+uint64_t scrypt_runs();
 }  // namespace testing
 
 }  // namespace vdisk::crypto

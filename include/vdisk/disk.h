@@ -146,7 +146,8 @@ class Disk {
   // Formats `store` as a new image: random fill (optional), header with one keyslot for `key`,
   // superblock sequence 1 with an empty map. The store must have exactly
   // geometry_for_capacity(options.capacity_blocks, options.spare_fraction).total_slots blocks.
-  // Returns the opened Disk.
+  // Returns the opened Disk. kInvalidArgument, before anything is written, for a passphrase whose
+  // options.scrypt check_scrypt_params refuses under key.kdf_limits.
   static Result<std::unique_ptr<Disk>> create(std::unique_ptr<BlockStore> store, const KeyMaterial& key,
                                               const CreateOptions& options);
   // Opens an existing image. Errors: kNotVdisk, kUnsupportedVersion, kAuthFailed (wrong key),

@@ -131,6 +131,14 @@ Result<OramGeometry> oram_geometry_for_image_size(uint64_t image_bytes, uint32_t
 // ---- Keyslots -------------------------------------------------------------------------------
 enum class KeyslotKind : uint32_t { kEmpty = 0, kRawKey = 1, kPassphrase = 2 };
 
+// The scrypt parameters a passphrase slot may hold at all (decode_header refuses others as
+// kCorrupt). Which of them an unlock or a new slot may actually run is the stricter policy of
+// keyslot.h (check_scrypt_params, KdfLimits): memory and work bounds on top of these ranges.
+inline constexpr uint8_t kScryptMinLog2N = 10;
+inline constexpr uint8_t kScryptMaxLog2N = 22;
+inline constexpr uint32_t kScryptMaxR = 32;
+inline constexpr uint32_t kScryptMaxP = 16;
+
 struct Keyslot {
   KeyslotKind kind = KeyslotKind::kEmpty;
   uint8_t scrypt_log2_n = 0;  // passphrase slots: N = 2^log2_n

@@ -6,6 +6,7 @@
 // (include/vdisk/keyslot.h).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "vdisk/crypto.h"
@@ -13,12 +14,31 @@
 
 namespace vdisk {
 
+// The most scrypt work a passphrase unlock may spend. An image's keyslot parameters come from its
+// public header, which the host controls and nothing authenticates before a keyslot opens, so
+// they are checked against these limits before scrypt runs (keyslot.h, check_scrypt_params;
+// docs/FORMAT.md "Keyslots"). A wall-clock bound is not possible: OpenSSL's scrypt cannot be
+// interrupted, so time is bounded as work, N * r * p, which scrypt's running time is linear in.
+inline constexpr uint64_t kKdfMaxMemoryBytes = uint64_t{1} << 30;  // 128 * r * N of one slot: 1 GiB
+// N * r * p summed over the slots one unlock runs: 16 times the default slot's 2^17 * 8 * 1
+// (docs/DESIGN.md "Keys" has the calibration).
+inline constexpr uint64_t kKdfMaxWork = uint64_t{1} << 24;
+
+// Limits a caller may lower (never raise: values above the kKdfMax* ceilings count as the
+// ceilings), e.g. an enclave with less memory. A new keyslot is held to them too, so an image
+// created under some limits opens under the same limits.
+struct KdfLimits {
+  uint64_t max_memory_bytes = kKdfMaxMemoryBytes;  // per slot: 128 * r * N bytes
+  uint64_t max_work = kKdfMaxWork;                 // per unlock: sum of N * r * p over the slots run
+};
+
 struct KeyMaterial {
   enum class Kind { kRawKey, kPassphrase };
   Kind kind = Kind::kRawKey;
   crypto::SecretKey raw_key;       // valid when kind == kRawKey
   crypto::SecretBytes passphrase;  // valid when kind == kPassphrase (non-empty)
   std::string origin;              // for messages: "key file /path", "environment variable X"
+  KdfLimits kdf_limits;            // passphrases: the scrypt work an unlock or a new slot may spend
 
   static KeyMaterial from_raw(crypto::SecretKey key, std::string origin);
   static KeyMaterial from_passphrase(crypto::SecretBytes passphrase, std::string origin);

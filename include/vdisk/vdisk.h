@@ -118,8 +118,9 @@ typedef struct vd_mount_options {
                               unused space looks like used space. Default 1 */
   uint32_t commit_interval_ms; /* > 0: also commit in the background at this interval.
                                   Default 0 (commit on fsync, sync and unmount only) */
-  uint32_t scrypt_log2_n;  /* scrypt cost (N = 2^this, 10..22) of the passphrase keyslot of a
-                              created image; 0: the default (15). Default 0 */
+  uint32_t scrypt_log2_n;  /* scrypt cost (N = 2^this, r = 8, p = 1: 10..20, at most 1 GiB; 21
+                              and 22 are -EINVAL, beyond the KDF policy) of the passphrase keyslot
+                              of a created image; 0: the default (17). Default 0 */
   /* ---- appended in API version 2 (a caller built against version 1 gets the defaults) ---- */
   int32_t first_boot;      /* non-zero: the caller asserts this is the first boot, i.e. no image
                               has ever existed for it (e.g. it generated and sealed its key during

@@ -36,10 +36,30 @@ uint64_t MountLog::errors() const {
   return errors_;
 }
 
-void MountLog::line(int priority, std::string_view level, std::string_view text) {
+namespace {
+// `text` with its control characters written as \n, \r, \t or \xNN: the image path and the names
+// in a line come from the user or from programs writing to the mount, and a newline among them
+// must not start a line that looks like one of ours.
+std::string one_line(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (u < 0x20 || u == 0x7f) out += fmt::format("\\x{:02x}", u);
+    else out += c;
+  }
+  return out;
+}
+}  // namespace
+
+void MountLog::line(int priority, std::string_view level, std::string_view raw_text) {
+  const std::string text = one_line(raw_text);
   std::lock_guard lock(mu_);
   if (sink_ == Sink::kSyslog) {
-    ::syslog(priority, "%s: %.*s", std::string(level).c_str(), static_cast<int>(text.size()), text.data());
+    ::syslog(priority, "%s: %s", std::string(level).c_str(), text.c_str());
     return;
   }
   std::FILE* out = sink_ == Sink::kFile ? file_ : stderr;

@@ -10,7 +10,9 @@
 namespace vdisk::tools {
 
 // Where vdisk-mount's log lines go: stderr (foreground), a file (--log), or syslog (background
-// without --log). Lines are "<UTC time> <level>: <text>". Thread-safe.
+// without --log). Lines are "<UTC time> <level>: <text>", one line each: control characters of
+// the text (a newline in an image path or a file name) are written as \n, \r, \t or \xNN.
+// Thread-safe.
 class MountLog {
  public:
   enum class Sink { kStderr, kFile, kSyslog };
