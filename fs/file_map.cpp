@@ -6,19 +6,9 @@
 #include <fmt/format.h>
 
 #include "fs/volume.h"
-#include "vdisk/endian.h"
 
 namespace vdisk::fs {
 namespace {
-
-// File blocks covered by a tree of `height` index levels.
-uint64_t cover(uint32_t height) {
-  uint64_t c = 1;
-  for (uint32_t i = 0; i < height; ++i) c *= kPointersPerNode;
-  return c;
-}
-uint64_t ptr_at(const Block& b, uint64_t i) { return le::get_u64(b, i * 8); }
-void set_ptr(Block& b, uint64_t i, uint64_t v) { le::put_u64(b, i * 8, v); }
 
 constexpr uint64_t kWriteChunkBlocks = 256;   // 1 MiB: data written between metadata write-backs
 constexpr uint64_t kPunchChunkBlocks = 4096;  // blocks freed between room checks
@@ -26,11 +16,11 @@ constexpr uint64_t kPunchChunkBlocks = 4096;  // blocks freed between room check
 }  // namespace
 
 Result<uint64_t> Volume::tree_lookup(const Inode& inode, uint64_t fblock) {
-  if (inode.root == 0 || fblock >= cover(inode.height)) return uint64_t{0};
+  if (inode.root == 0 || fblock >= tree_cover(inode.height)) return uint64_t{0};
   uint64_t lba = inode.root;
   for (uint32_t level = inode.height; level > 0; --level) {
     VDISK_ASSIGN_OR_RETURN(Block * node, meta(lba));
-    lba = ptr_at(*node, (fblock / cover(level - 1)) % kPointersPerNode);
+    lba = index_pointer(*node, tree_slot(fblock, level));
     if (lba == 0) return uint64_t{0};
   }
   if (lba >= sb_.capacity_blocks) return Status::Errno(EIO, fmt::format("block pointer {} is out of range", lba));
@@ -41,13 +31,13 @@ Result<uint64_t> Volume::tree_map(Inode& inode, uint64_t fblock, bool* fresh) {
   *fresh = false;
   if (inode.root == 0) {
     inode.height = 0;
-    while (fblock >= cover(inode.height)) ++inode.height;
+    while (fblock >= tree_cover(inode.height)) ++inode.height;
   }
-  while (fblock >= cover(inode.height)) {
+  while (fblock >= tree_cover(inode.height)) {
     if (inode.height >= kMaxTreeHeight) return Status::Errno(EFBIG, "file block number too large");
     VDISK_ASSIGN_OR_RETURN(uint64_t lba, alloc_block());
     Block* node = meta_fresh(lba);
-    set_ptr(*node, 0, inode.root);
+    set_index_pointer(*node, 0, inode.root);
     mark_dirty(lba);
     inode.root = lba;
     ++inode.height;
@@ -61,7 +51,7 @@ Result<uint64_t> Volume::tree_map(Inode& inode, uint64_t fblock, bool* fresh) {
       cur = inode.root;
     } else {
       VDISK_ASSIGN_OR_RETURN(Block * p, meta(parent));
-      cur = ptr_at(*p, index);
+      cur = index_pointer(*p, index);
     }
     if (cur == 0) {
       VDISK_ASSIGN_OR_RETURN(cur, alloc_block());
@@ -76,24 +66,24 @@ Result<uint64_t> Volume::tree_map(Inode& inode, uint64_t fblock, bool* fresh) {
         inode.root = cur;
       } else {
         VDISK_ASSIGN_OR_RETURN(Block * p, meta(parent));
-        set_ptr(*p, index, cur);
+        set_index_pointer(*p, index, cur);
         mark_dirty(parent);
       }
     }
     if (level == 0) return cur;
     parent = cur;
-    index = (fblock / cover(level - 1)) % kPointersPerNode;
+    index = tree_slot(fblock, level);
   }
 }
 
 Result<bool> Volume::punch_node(Inode& inode, uint64_t lba, uint32_t level, uint64_t base, uint64_t from,
                                 uint64_t& budget, bool* now_empty) {
-  const uint64_t span = cover(level - 1);
+  const uint64_t span = tree_cover(level - 1);
   bool done = true;
   bool changed = false;
   for (uint64_t i = 0; i < kPointersPerNode; ++i) {
     VDISK_ASSIGN_OR_RETURN(Block * node, meta(lba));
-    const uint64_t child = ptr_at(*node, i);
+    const uint64_t child = index_pointer(*node, i);
     const uint64_t child_base = base + i * span;
     if (child == 0 || child_base + span <= from) continue;
     if (budget == 0) {
@@ -114,7 +104,7 @@ Result<bool> Volume::punch_node(Inode& inode, uint64_t lba, uint32_t level, uint
       --inode.blocks;
       if (budget > 0) --budget;
       VDISK_ASSIGN_OR_RETURN(Block * again, meta(lba));
-      set_ptr(*again, i, 0);
+      set_index_pointer(*again, i, 0);
       changed = true;
     }
     if (!done) break;
@@ -126,7 +116,7 @@ Result<bool> Volume::punch_node(Inode& inode, uint64_t lba, uint32_t level, uint
 }
 
 Result<bool> Volume::tree_punch(Inode& inode, uint64_t from, uint64_t budget) {
-  if (inode.root == 0 || from >= cover(inode.height)) return true;
+  if (inode.root == 0 || from >= tree_cover(inode.height)) return true;
   if (inode.height == 0) {
     VDISK_RETURN_IF_ERROR(free_block(inode.root));
     --inode.blocks;
@@ -146,7 +136,7 @@ Result<bool> Volume::tree_punch(Inode& inode, uint64_t from, uint64_t budget) {
   while (inode.height > 0) {
     VDISK_ASSIGN_OR_RETURN(Block * node, meta(inode.root));
     if (!std::all_of(node->begin() + 8, node->end(), [](uint8_t b) { return b == 0; })) break;
-    const uint64_t only = ptr_at(*node, 0);
+    const uint64_t only = index_pointer(*node, 0);
     VDISK_RETURN_IF_ERROR(free_block(inode.root));
     --inode.blocks;
     inode.root = only;
@@ -232,90 +222,88 @@ Result<size_t> Volume::write(uint64_t ino, uint64_t offset, std::span<const uint
   if (offset > kMaxFileSize || data.size() > kMaxFileSize - offset)
     return Status::Errno(EFBIG, fmt::format("write would make the file larger than the {}-byte limit", kMaxFileSize));
   if (data.empty()) return size_t{0};
-
   size_t done = 0;
-  Status stop;  // why the loop ended early
-  std::vector<uint8_t> scratch;
-  while (done < data.size() && stop.ok()) {
-    const uint64_t at = offset + done;
-    const uint64_t meta_room = 2 * (inode.height + 2) + 8;
-    auto room = room_for(kWriteChunkBlocks + meta_room, 1 + meta_room);
-    if (!room.ok()) {
-      stop = room.status();
-      break;
-    }
-    const uint64_t chunk_blocks = *room - meta_room;
-    const uint64_t chunk_end = std::min<uint64_t>(offset + data.size(), (at / kBlockSize + chunk_blocks) * kBlockSize);
-    // Map and write the chunk; whole blocks at consecutive logical blocks go in one call.
-    uint64_t run_lba = 0;
-    size_t run_pos = 0, run_blocks = 0;
-    auto flush_run = [&]() -> Status {
-      if (run_blocks == 0) return Status::Ok();
-      Status s = dev_->write(run_lba, data.subspan(run_pos, run_blocks * kBlockSize));
-      run_blocks = 0;
-      return s;
-    };
-    size_t chunk_done = done;
-    while (offset + chunk_done < chunk_end) {
-      const uint64_t pos = offset + chunk_done;
-      const size_t in_block = pos % kBlockSize;
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk_end - pos, kBlockSize - in_block));
-      bool fresh = false;
-      auto mapped = tree_map(inode, pos / kBlockSize, &fresh);
-      if (!mapped.ok()) {
-        stop = mapped.status();
-        break;
-      }
-      const uint64_t lba = *mapped;
-      if (n == kBlockSize) {
-        if (run_blocks > 0 && run_lba + run_blocks == lba) {
-          ++run_blocks;
-        } else {
-          stop = flush_run();
-          if (!stop.ok()) break;
-          run_lba = lba;
-          run_pos = chunk_done;
-          run_blocks = 1;
-        }
-      } else {
-        stop = flush_run();
-        if (!stop.ok()) break;
-        Block b{};
-        if (!fresh) {
-          stop = dev_->read(lba, b);
-          if (!stop.ok()) break;
-        }
-        std::memcpy(b.data() + in_block, data.data() + chunk_done, n);
-        stop = dev_->write(lba, b);
-        if (!stop.ok()) break;
-      }
-      chunk_done += n;
-    }
-    if (stop.ok()) {
-      stop = flush_run();
-    } else if (stop.error_number() == ENOSPC) {
-      Status s = flush_run();  // the blocks mapped before space ran out
-      if (!s.ok()) stop = s;
-    }
-    if (!stop.ok() && stop.error_number() != ENOSPC) break;
-    done = chunk_done;
-    inode.size = std::max<uint64_t>(inode.size, offset + done);
-    inode.mtime = inode.ctime = now();
-    Status put = put_inode(ino, inode);
-    if (!put.ok()) {
-      stop = put;
-      break;
-    }
-    Status f = flush();
-    if (!f.ok()) {
-      stop = f;
-      break;
-    }
-  }
+  const Status stop = write_chunks(ino, inode, offset, data, done);
   if (!stop.ok() && stop.error_number() != ENOSPC) return end_op(stop);
   VDISK_RETURN_IF_ERROR(end_op(Status::Ok()));
   if (done == 0 && !stop.ok()) return stop;
   return done;
+}
+
+Status Volume::write_chunks(uint64_t ino, Inode& inode, uint64_t offset, std::span<const uint8_t> data, size_t& done) {
+  Status stop;
+  while (done < data.size() && stop.ok()) {
+    const uint64_t at = offset + done;
+    const uint64_t meta_room = 2 * (inode.height + 2) + 8;
+    auto room = room_for(kWriteChunkBlocks + meta_room, 1 + meta_room);
+    if (!room.ok()) return room.status();
+    const uint64_t chunk_blocks = *room - meta_room;
+    const uint64_t chunk_end = std::min<uint64_t>(offset + data.size(), (at / kBlockSize + chunk_blocks) * kBlockSize);
+    stop = write_chunk(inode, offset, data, chunk_end, done);
+    if (!stop.ok() && stop.error_number() != ENOSPC) return stop;
+    inode.size = std::max<uint64_t>(inode.size, offset + done);
+    inode.mtime = inode.ctime = now();
+    VDISK_RETURN_IF_ERROR(put_inode(ino, inode));
+    VDISK_RETURN_IF_ERROR(flush());
+  }
+  return stop;
+}
+
+Status Volume::write_chunk(Inode& inode, uint64_t offset, std::span<const uint8_t> data, uint64_t chunk_end,
+                           size_t& done) {
+  // Whole blocks at consecutive logical blocks go in one device call.
+  uint64_t run_lba = 0;
+  size_t run_pos = 0, run_blocks = 0;
+  auto flush_run = [&]() -> Status {
+    if (run_blocks == 0) return Status::Ok();
+    Status s = dev_->write(run_lba, data.subspan(run_pos, run_blocks * kBlockSize));
+    run_blocks = 0;
+    return s;
+  };
+  Status stop;
+  size_t chunk_done = done;
+  while (offset + chunk_done < chunk_end) {
+    const uint64_t pos = offset + chunk_done;
+    const size_t in_block = pos % kBlockSize;
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk_end - pos, kBlockSize - in_block));
+    bool fresh = false;
+    auto mapped = tree_map(inode, pos / kBlockSize, &fresh);
+    if (!mapped.ok()) {
+      stop = mapped.status();
+      break;
+    }
+    const uint64_t lba = *mapped;
+    if (n == kBlockSize && run_blocks > 0 && run_lba + run_blocks == lba) {
+      ++run_blocks;
+    } else {
+      stop = flush_run();
+      if (!stop.ok()) break;
+      if (n == kBlockSize) {
+        run_lba = lba;
+        run_pos = chunk_done;
+        run_blocks = 1;
+      } else {
+        stop = write_partial_block(lba, fresh, in_block, data.subspan(chunk_done, n));
+        if (!stop.ok()) break;
+      }
+    }
+    chunk_done += n;
+  }
+  if (stop.ok()) {
+    stop = flush_run();
+  } else if (stop.error_number() == ENOSPC) {
+    Status s = flush_run();  // the blocks mapped before space ran out
+    if (!s.ok()) stop = s;
+  }
+  if (stop.ok() || stop.error_number() == ENOSPC) done = chunk_done;
+  return stop;
+}
+
+Status Volume::write_partial_block(uint64_t lba, bool fresh, size_t in_block, std::span<const uint8_t> bytes) {
+  Block b{};
+  if (!fresh) VDISK_RETURN_IF_ERROR(dev_->read(lba, b));
+  std::memcpy(b.data() + in_block, bytes.data(), bytes.size());
+  return dev_->write(lba, b);
 }
 
 Status Volume::truncate(uint64_t ino, uint64_t size) {

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "fs/dir_format.h"
 #include "fs/fsck_scan.h"
 #include "vdisk/fsck.h"
 

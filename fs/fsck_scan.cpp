@@ -4,29 +4,14 @@
 
 #include <algorithm>
 #include <deque>
+#include <utility>
 
 #include <fmt/format.h>
 
-#include "vdisk/endian.h"
 
 namespace vdisk::fs {
 
-uint32_t entry_type_bits(uint8_t code) {
-  switch (code) {
-    case kEntryFile: return kTypeReg;
-    case kEntryDir: return kTypeDir;
-    case kEntrySymlink: return kTypeLnk;
-    default: return 0;
-  }
-}
-
 std::string inode_label(uint64_t ino) { return fmt::format("<inode {}>", ino); }
-
-uint64_t tree_cover(uint32_t level) {
-  uint64_t c = 1;
-  for (uint32_t i = 0; i < level; ++i) c *= kPointersPerNode;
-  return c;
-}
 
 namespace {
 
@@ -126,7 +111,7 @@ bool Scanner::walk_tree(const Inode& inode, const std::string& path, std::string
     bool ok = true;
     const uint64_t child_span = tree_cover(level - 1);
     for (uint64_t i = 0; i < kPointersPerNode; ++i) {
-      const uint64_t p = le::get_u64(b, i * 8);
+      const uint64_t p = index_pointer(b, i);
       if (p == 0) continue;
       const uint64_t child_base = base + i * child_span;
       if (!lba_in_data_area(p)) {
@@ -199,28 +184,29 @@ Status Scanner::run(bool deep) {
 }
 
 void Scanner::scan_bitmap() {
-  bitmap.assign(sb.bitmap_blocks * (kBlockSize / 8), 0);
+  bitmap.assign(sb.bitmap_blocks * kBitmapWordsPerBlock, 0);
   bitmap_ok = true;
   Block b{};
   for (uint64_t i = 0; i < sb.bitmap_blocks; ++i) {
-    mark(1 + i, "fs-bitmap", "");
+    const uint64_t lba = bitmap_block_lba(i);
+    mark(lba, "fs-bitmap", "");
     std::string why;
-    const Read r = read(1 + i, b, &why);
+    const Read r = read(lba, b, &why);
     if (r == Read::kCorrupt)
       problem("unreadable-block", "", fmt::format("allocation-bitmap block {} (LBA {}) fails authentication: {}", i,
-                                                  1 + i, why));
+                                                  lba, why));
     if (r != Read::kOk) {
       bitmap_ok = false;
       if (r == Read::kStopped) return;
       continue;
     }
-    for (uint64_t w = 0; w < kBlockSize / 8; ++w) bitmap[i * (kBlockSize / 8) + w] = le::get_u64(b, w * 8);
+    decode_bitmap_block(b, std::span<uint64_t>(bitmap).subspan(i * kBitmapWordsPerBlock, kBitmapWordsPerBlock));
   }
 }
 
 void Scanner::scan_inode_table() {
   const Inode& t = sb.inode_table;
-  const uint64_t needed = (sb.inode_slots + kInodesPerBlock - 1) / kInodesPerBlock;
+  const uint64_t needed = inode_table_blocks_for(sb.inode_slots);
   inodes.assign(sb.inode_slots, ScanInode{});
   std::vector<uint64_t> lbas(needed, 0);
   uint64_t count = 0;
@@ -268,7 +254,7 @@ void Scanner::scan_inode_table() {
     }
     for (uint64_t k = 0; k < kInodesPerBlock; ++k) {
       const uint64_t ino = first + k;
-      const Inode n = Inode::decode(std::span<const uint8_t>(b.data() + k * kInodeSize, kInodeSize));
+      const Inode n = Inode::decode(inode_bytes(std::as_const(b), ino));
       if (ino >= sb.inode_slots) {
         if (n.mode != 0)
           problem("inode", inode_label(ino), fmt::format("inode {} is in use but lies beyond the {} inode slots", ino,

@@ -1,8 +1,9 @@
 // The filesystem scan under fsck and salvage (include/vdisk/fsck.h): reads a vdisk filesystem
-// (docs/FORMAT.md part 2) straight from a Disk's logical blocks with its own decoders: the
-// superblock and inode codecs and the name hash of fs/layout.h, everything else (bitmap, block
-// trees, inode table, directories) decoded here from the format description, not through
-// fs::Volume. Nothing is written.
+// (docs/FORMAT.md part 2) straight from a Disk's logical blocks, not through fs::Volume (which
+// stops at the first inconsistency), but with the Volume's codecs: the superblock, inode, bitmap,
+// inode-table and index-node layouts of fs/layout.h and the directory codecs of fs/dir_format.h.
+// What the scan adds is tolerance: it reads on past damage and reports each problem. Nothing is
+// written.
 //
 // A block that fails to authenticate (kCorrupt) is recorded as a problem naming its owner, and the
 // scan goes on without it. Any other Disk error ends the scan: kFailed (the Disk stopped after an
@@ -13,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,19 +25,10 @@
 
 namespace vdisk::fs {
 
-// Directory format constants (docs/FORMAT.md, "Directories").
-inline constexpr uint64_t kDirTableBase = uint64_t{1} << 32;  // file block of the first table block (depth >= 10)
-inline constexpr uint32_t kDirInlineDepth = 9;
-inline constexpr uint32_t kDirMaxDepth = 30;
-
-// Directory entry type codes.
-inline constexpr uint8_t kEntryFile = 1, kEntryDir = 2, kEntrySymlink = 3;
-uint32_t entry_type_bits(uint8_t code);  // kTypeReg / kTypeDir / kTypeLnk, 0 for an unknown code
-
 struct ScanEntry {
   std::string name;
   uint64_t ino = 0;
-  uint8_t type = 0;  // code as stored
+  uint8_t type = 0;  // code as stored (fs/dir_format.h: entry_type_bits)
 };
 
 struct ScanInode {
@@ -122,6 +115,7 @@ class Scanner {
   void scan_inode_table();
   void scan_directories();
   void scan_directory(uint64_t ino);           // fs/fsck_dir.cpp
+  std::map<uint64_t, uint64_t> directory_blocks(uint64_t ino, const std::string& path);
   void scan_other_trees(bool deep);
   void scan_file(uint64_t ino, bool deep);
   void mark(uint64_t lba, std::string_view kind, const std::string& path);
@@ -136,7 +130,5 @@ class Scanner {
 
 // "<inode N>"
 std::string inode_label(uint64_t ino);
-// Subtree width of an index node at `level` (512^level file blocks).
-uint64_t tree_cover(uint32_t level);
 
 }  // namespace vdisk::fs

@@ -31,8 +31,8 @@ void Scanner::scan_file(uint64_t ino, bool deep) {
   const Inode& inode = n.inode;
   const std::string path = name_of(ino);
   const bool symlink = is_lnk(inode.mode);
-  if (symlink && inode.size > kBlockSize)
-    problem("size", path, fmt::format("symlink target length {} is above the maximum {}", inode.size, kBlockSize));
+  if (symlink && inode.size > kMaxSymlinkTarget)
+    problem("size", path, fmt::format("symlink target length {} is above the maximum {}", inode.size, kMaxSymlinkTarget));
   const uint64_t size_blocks = (inode.size + kBlockSize - 1) / kBlockSize;
   const uint64_t tail_fblock = inode.size % kBlockSize != 0 ? inode.size / kBlockSize : UINT64_MAX;
   uint64_t tail_lba = 0, count = 0;

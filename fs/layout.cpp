@@ -4,7 +4,6 @@
 
 #include <fmt/format.h>
 
-#include "vdisk/endian.h"
 
 namespace vdisk::fs {
 namespace {
@@ -104,6 +103,14 @@ Result<Superblock> Superblock::decode(std::span<const uint8_t> in) {
       sb.inode_table.height > kMaxTreeHeight || sb.inode_table.root >= sb.capacity_blocks)
     return Status(ErrorCode::kCorrupt, "filesystem superblock: inconsistent fields");
   return sb;
+}
+
+void decode_bitmap_block(std::span<const uint8_t> block, std::span<uint64_t> words) {
+  for (uint64_t w = 0; w < kBitmapWordsPerBlock; ++w) words[w] = le::get_u64(block, w * 8);
+}
+
+void encode_bitmap_block(std::span<const uint64_t> words, std::span<uint8_t> block) {
+  for (uint64_t w = 0; w < kBitmapWordsPerBlock; ++w) le::put_u64(block, w * 8, w < words.size() ? words[w] : 0);
 }
 
 uint64_t name_hash(uint64_t seed, std::string_view name) {

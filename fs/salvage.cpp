@@ -61,7 +61,7 @@ SalvageItem Salvage::Impl::make_item(uint64_t ino, const std::string& path, bool
   if (seen != first_path.end()) item.first_path = seen->second;
   else first_path.emplace(ino, path);
   if (fs::is_lnk(n.mode)) {
-    if (n.size > kBlockSize) {
+    if (n.size > fs::kMaxSymlinkTarget) {
       item.problem = fmt::format("the symlink's target length {} is impossible", n.size);
     } else if (n.size > 0) {
       fs::Block b{};

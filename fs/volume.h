@@ -38,9 +38,10 @@ struct DirLookup {
   uint32_t type = 0;  // kTypeReg / kTypeDir / kTypeLnk
 };
 
+struct DirHeader;  // a directory's header block, decoded (fs/dir_format.h)
+
 class Volume {
  public:
-  struct DirHeader;  // a directory's header block, decoded (fs/directory.cpp)
 
   // Writes an empty filesystem onto `dev` (root directory only). Does not commit.
   static Status format(BlockDevice& dev, const Clock& clock, uint32_t uid, uint32_t gid);
@@ -132,6 +133,14 @@ class Volume {
   Status remove_orphan(uint64_t ino);
   Status drop_link(uint64_t ino, Inode& inode);  // after nlink reached 0: orphan or release
 
+  // ---- rename's steps (fs/volume_ops.cpp)
+  struct RenamePlan;
+  // EINVAL when directory `target` is directory `dir` or lies below it.
+  Status check_not_inside(uint64_t dir, uint64_t target);
+  // The inode `dst` names, which the rename replaces (none without `dst`), once the types fit.
+  Result<std::optional<Inode>> rename_victim(const DirLookup& src, const std::optional<DirLookup>& dst);
+  Status rename_apply(RenamePlan& p);  // the entries, then the inodes (not ending the operation)
+
   // ---- block trees (fs/file_map.cpp)
   Result<uint64_t> tree_lookup(const Inode& inode, uint64_t fblock);
   // The block backing `fblock`, allocated (with index nodes) when absent; *fresh says it is new
@@ -144,6 +153,14 @@ class Volume {
   // Punches everything at or after `from`, in chunks, writing `inode` back to `ino` between them.
   Status punch_all(uint64_t ino, Inode& inode, uint64_t from);
   Status read_data(const Inode& inode, uint64_t offset, std::span<uint8_t> out);
+  // Volume::write's steps: chunk by chunk (each with room for its blocks, then `inode` written back
+  // to `ino` and the metadata flushed), advancing `done`; returns why it stopped early (ENOSPC:
+  // space ran out after `done` bytes).
+  Status write_chunks(uint64_t ino, Inode& inode, uint64_t offset, std::span<const uint8_t> data, size_t& done);
+  // Maps and writes the file bytes [offset + done, chunk_end) from data[done..].
+  Status write_chunk(Inode& inode, uint64_t offset, std::span<const uint8_t> data, uint64_t chunk_end, size_t& done);
+  // Part of one block: read (unless `fresh`), patched at `in_block`, written back.
+  Status write_partial_block(uint64_t lba, bool fresh, size_t in_block, std::span<const uint8_t> bytes);
 
   // ---- directories (fs/directory.cpp)
   Status dir_init(Inode& dir);
@@ -163,6 +180,8 @@ class Volume {
   Result<uint64_t> dir_table_get(Inode& dir, const DirHeader& h, uint64_t index);
   Status dir_table_set(Inode& dir, DirHeader& h, uint64_t index, uint64_t bucket);
   Status dir_split(Inode& dir, uint64_t bucket_fblock);
+  // Doubles the bucket table (global depth + 1); `hb` is the header block.
+  Status dir_double_table(Inode& dir, DirHeader& h, Block* hb);
   // The bucket (file block) that holds or would hold `name`; fills *h with the header.
   Result<uint64_t> dir_bucket_of(Inode& dir, std::string_view name, DirHeader* h);
   Status dir_write_header(Inode& dir, const DirHeader& h);

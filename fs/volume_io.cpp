@@ -42,13 +42,13 @@ Status Volume::format(BlockDevice& dev, const Clock& clock, uint32_t uid, uint32
   Block block{};
   for (uint64_t i = 0; i < sb.bitmap_blocks; ++i) {
     block.fill(0);
-    const uint64_t first_bit = i * kBlockSize * 8;
-    for (uint64_t lba = first_bit; lba < std::min(sb.first_data_block(), first_bit + kBlockSize * 8); ++lba)
-      block[(lba - first_bit) / 8] = static_cast<uint8_t>(block[(lba - first_bit) / 8] | (1u << (lba % 8)));
+    const uint64_t first_bit = i * kBitsPerBitmapBlock;
+    for (uint64_t lba = first_bit; lba < std::min(sb.first_data_block(), first_bit + kBitsPerBitmapBlock); ++lba)
+      set_bitmap_bit(block, lba - first_bit, true);
     // Blocks past the capacity are marked used so they are never allocated.
-    for (uint64_t lba = std::max(capacity, first_bit); lba < first_bit + kBlockSize * 8; ++lba)
-      block[(lba - first_bit) / 8] = static_cast<uint8_t>(block[(lba - first_bit) / 8] | (1u << (lba % 8)));
-    VDISK_RETURN_IF_ERROR(dev.write(1 + i, block));
+    for (uint64_t lba = std::max(capacity, first_bit); lba < first_bit + kBitsPerBitmapBlock; ++lba)
+      set_bitmap_bit(block, lba - first_bit, true);
+    VDISK_RETURN_IF_ERROR(dev.write(bitmap_block_lba(i), block));
   }
   sb.encode(block);
   VDISK_RETURN_IF_ERROR(dev.write(kSuperblockLba, block));
@@ -190,10 +190,10 @@ Status Volume::flush() {
   std::sort(dirty_bitmap_blocks_.begin(), dirty_bitmap_blocks_.end());
   for (uint64_t i : dirty_bitmap_blocks_) {
     Block b{};
-    const size_t words = kBlockSize / 8;
-    for (size_t w = 0; w < words && i * words + w < bitmap_.size(); ++w)
-      for (size_t k = 0; k < 8; ++k) b[w * 8 + k] = static_cast<uint8_t>(bitmap_[i * words + w] >> (8 * k));
-    VDISK_RETURN_IF_ERROR(dev_->write(1 + i, b));
+    const std::span<const uint64_t> words(bitmap_);
+    const size_t first = i * kBitmapWordsPerBlock;
+    encode_bitmap_block(words.subspan(first, std::min<size_t>(kBitmapWordsPerBlock, words.size() - first)), b);
+    VDISK_RETURN_IF_ERROR(dev_->write(bitmap_block_lba(i), b));
     bitmap_block_dirty_[i] = false;
   }
   dirty_bitmap_blocks_.clear();
@@ -254,18 +254,16 @@ Status Volume::commit() {
 // ---- the block bitmap -------------------------------------------------------------------------------
 
 Status Volume::load_bitmap() {
-  bitmap_.assign(sb_.bitmap_blocks * kBlockSize / 8, 0);
+  bitmap_.assign(sb_.bitmap_blocks * kBitmapWordsPerBlock, 0);
   bitmap_block_dirty_.assign(sb_.bitmap_blocks, false);
   std::vector<uint8_t> buf(kBlockSize * 64);
   uint64_t used = 0;
   for (uint64_t i = 0; i < sb_.bitmap_blocks; i += 64) {
     const uint64_t n = std::min<uint64_t>(64, sb_.bitmap_blocks - i);
-    VDISK_RETURN_IF_ERROR(dev_->read(1 + i, std::span<uint8_t>(buf.data(), n * kBlockSize)));
-    for (uint64_t w = 0; w < n * kBlockSize / 8; ++w) {
-      uint64_t v = 0;
-      for (size_t k = 0; k < 8; ++k) v |= static_cast<uint64_t>(buf[w * 8 + k]) << (8 * k);
-      bitmap_[i * kBlockSize / 8 + w] = v;
-    }
+    VDISK_RETURN_IF_ERROR(dev_->read(bitmap_block_lba(i), std::span<uint8_t>(buf.data(), n * kBlockSize)));
+    for (uint64_t j = 0; j < n; ++j)
+      decode_bitmap_block(std::span<const uint8_t>(buf).subspan(j * kBlockSize, kBlockSize),
+                          std::span<uint64_t>(bitmap_).subspan((i + j) * kBitmapWordsPerBlock, kBitmapWordsPerBlock));
   }
   for (uint64_t lba = 0; lba < sb_.capacity_blocks; lba += 64) {
     uint64_t word = bitmap_[lba / 64];
@@ -284,7 +282,7 @@ void Volume::set_bit(uint64_t lba, bool v) {
   const uint64_t mask = uint64_t{1} << (lba % 64);
   if (v) bitmap_[lba / 64] |= mask;
   else bitmap_[lba / 64] &= ~mask;
-  const uint64_t block = lba / (kBlockSize * 8);
+  const uint64_t block = lba / kBitsPerBitmapBlock;
   if (!bitmap_block_dirty_[block]) {
     bitmap_block_dirty_[block] = true;
     dirty_bitmap_blocks_.push_back(block);
@@ -332,10 +330,10 @@ Status Volume::free_block(uint64_t lba) {
 
 Result<Inode> Volume::get_inode(uint64_t ino) {
   if (ino == 0 || ino >= sb_.inode_slots) return corrupt(fmt::format("inode number {} is out of range", ino));
-  VDISK_ASSIGN_OR_RETURN(uint64_t lba, tree_lookup(sb_.inode_table, ino / kInodesPerBlock));
+  VDISK_ASSIGN_OR_RETURN(uint64_t lba, tree_lookup(sb_.inode_table, inode_table_fblock(ino)));
   if (lba == 0) return corrupt(fmt::format("inode {} lies in a missing inode-table block", ino));
-  VDISK_ASSIGN_OR_RETURN(Block * b, meta(lba));
-  Inode n = Inode::decode(std::span<const uint8_t>(b->data() + (ino % kInodesPerBlock) * kInodeSize, kInodeSize));
+  VDISK_ASSIGN_OR_RETURN(const Block* b, meta(lba));
+  Inode n = Inode::decode(inode_bytes(*b, ino));
   // Checked before any field is used to address blocks or lists.
   if (n.height > kMaxTreeHeight || n.root >= sb_.capacity_blocks || n.next >= sb_.inode_slots ||
       (n.mode != 0 && !is_reg(n.mode) && !is_dir(n.mode) && !is_lnk(n.mode)) ||
@@ -345,10 +343,10 @@ Result<Inode> Volume::get_inode(uint64_t ino) {
 }
 
 Status Volume::put_inode(uint64_t ino, const Inode& inode) {
-  VDISK_ASSIGN_OR_RETURN(uint64_t lba, tree_lookup(sb_.inode_table, ino / kInodesPerBlock));
+  VDISK_ASSIGN_OR_RETURN(uint64_t lba, tree_lookup(sb_.inode_table, inode_table_fblock(ino)));
   if (lba == 0) return corrupt(fmt::format("inode {} lies in a missing inode-table block", ino));
   VDISK_ASSIGN_OR_RETURN(Block * b, meta(lba));
-  inode.encode(std::span<uint8_t>(b->data() + (ino % kInodesPerBlock) * kInodeSize, kInodeSize));
+  inode.encode(inode_bytes(*b, ino));
   mark_dirty(lba);
   return Status::Ok();
 }
@@ -363,7 +361,7 @@ Result<uint64_t> Volume::alloc_inode() {
     ino = sb_.inode_slots;
     if (ino % kInodesPerBlock == 0 || ino == kRootIno) {
       bool fresh = false;
-      VDISK_ASSIGN_OR_RETURN(uint64_t lba, tree_map(sb_.inode_table, ino / kInodesPerBlock, &fresh));
+      VDISK_ASSIGN_OR_RETURN(uint64_t lba, tree_map(sb_.inode_table, inode_table_fblock(ino), &fresh));
       if (fresh) {
         meta_fresh(lba);
         mark_dirty(lba);

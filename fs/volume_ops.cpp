@@ -73,7 +73,7 @@ Result<uint64_t> Volume::create(uint64_t dir_ino, std::string_view name, uint32_
   if (existing) return Status::Errno(EEXIST, "file exists");
   const uint32_t type = mode & kTypeMask;
   if (type == kTypeDir && dir.nlink >= kMaxLinks) return Status::Errno(EMLINK, "too many subdirectories");
-  if (target.size() > kBlockSize) return Status::Errno(ENAMETOOLONG, "symbolic link target is too long");
+  if (target.size() > kMaxSymlinkTarget) return Status::Errno(ENAMETOOLONG, "symbolic link target is too long");
   if (sb_.free_blocks < kCreateReserve + (type == kTypeLnk ? 1 : 0))
     return Status::Errno(ENOSPC, "no space left on the filesystem");
   VDISK_RETURN_IF_ERROR(ensure_room(kOpRoom));
@@ -151,86 +151,105 @@ Status Volume::remove(uint64_t dir_ino, std::string_view name, bool directory) {
   return end_op(s);
 }
 
+// A rename whose checks passed: what Volume::rename_apply changes.
+struct Volume::RenamePlan {
+  uint64_t src_dir;
+  std::string_view src_name;
+  uint64_t dst_dir;
+  std::string_view dst_name;
+  Inode& sdir;
+  Inode& ddir;  // sdir itself when both are the same directory
+  DirLookup src;
+  std::optional<DirLookup> dst;  // the entry replaced, if any
+  std::optional<Inode> victim;   // its inode
+  bool same_dir() const { return src_dir == dst_dir; }
+  bool moves_directory() const { return src.type == kTypeDir && !same_dir(); }
+};
+
 Status Volume::rename(uint64_t src_dir, std::string_view src_name, uint64_t dst_dir, std::string_view dst_name) {
   VDISK_RETURN_IF_ERROR(check_writable());
   VDISK_ASSIGN_OR_RETURN(Inode sdir, get_inode(src_dir));
   if (!is_dir(sdir.mode)) return not_dir(src_dir);
   VDISK_ASSIGN_OR_RETURN(Inode ddir_copy, get_inode(dst_dir));
   if (!is_dir(ddir_copy.mode)) return not_dir(dst_dir);
-  const bool same_dir = src_dir == dst_dir;
-  Inode& ddir = same_dir ? sdir : ddir_copy;
+  RenamePlan p{src_dir, src_name, dst_dir, dst_name, sdir, src_dir == dst_dir ? sdir : ddir_copy, {}, {}, {}};
   VDISK_ASSIGN_OR_RETURN(auto src, dir_find(sdir, src_name));
   if (!src) return Status::Errno(ENOENT, "no such file or directory");
-  if (ddir.nlink == 0) return Status::Errno(ENOENT, "target directory was removed");
-  VDISK_ASSIGN_OR_RETURN(auto dst, dir_find(ddir, dst_name));
-  if (dst && dst->ino == src->ino) return Status::Ok();  // the same file: nothing to do
-  const bool src_is_dir = src->type == kTypeDir;
-  if (src_is_dir && !same_dir) {
-    // Refuse to move a directory under itself: walk up from the destination to the root.
-    for (uint64_t cur = dst_dir;;) {
-      if (cur == src->ino) return Status::Errno(EINVAL, "cannot move a directory into itself");
-      if (cur == kRootIno) break;
-      VDISK_ASSIGN_OR_RETURN(uint64_t up, parent_of(cur));
-      if (up == cur) break;
-      cur = up;
-    }
+  if (p.ddir.nlink == 0) return Status::Errno(ENOENT, "target directory was removed");
+  VDISK_ASSIGN_OR_RETURN(p.dst, dir_find(p.ddir, dst_name));
+  if (p.dst && p.dst->ino == src->ino) return Status::Ok();  // the same file: nothing to do
+  p.src = *src;
+  if (p.moves_directory()) VDISK_RETURN_IF_ERROR(check_not_inside(p.src.ino, dst_dir));
+  VDISK_ASSIGN_OR_RETURN(p.victim, rename_victim(p.src, p.dst));
+  VDISK_RETURN_IF_ERROR(ensure_room(kOpRoom));
+  return end_op(rename_apply(p));
+}
+
+Status Volume::check_not_inside(uint64_t dir, uint64_t target) {
+  // Walk up from the destination to the root.
+  for (uint64_t cur = target;;) {
+    if (cur == dir) return Status::Errno(EINVAL, "cannot move a directory into itself");
+    if (cur == kRootIno) break;
+    VDISK_ASSIGN_OR_RETURN(uint64_t up, parent_of(cur));
+    if (up == cur) break;
+    cur = up;
   }
+  return Status::Ok();
+}
+
+Result<std::optional<Inode>> Volume::rename_victim(const DirLookup& src, const std::optional<DirLookup>& dst) {
+  const bool src_is_dir = src.type == kTypeDir;
   if (dst) {
     if (src_is_dir && dst->type != kTypeDir) return Status::Errno(ENOTDIR, "not a directory");
     if (!src_is_dir && dst->type == kTypeDir) return Status::Errno(EISDIR, "is a directory");
-  }
-  std::optional<Inode> victim;
-  if (dst) {
     VDISK_ASSIGN_OR_RETURN(Inode v, get_inode(dst->ino));
     if (is_dir(v.mode)) {
       VDISK_ASSIGN_OR_RETURN(uint64_t entries, dir_entries(v));
       if (entries != 0) return Status::Errno(ENOTEMPTY, "directory not empty");
     }
-    victim = v;
-  } else if (sb_.free_blocks < kCreateReserve) {
-    return Status::Errno(ENOSPC, "no space left on the filesystem");
+    return std::optional<Inode>(v);
   }
-  VDISK_RETURN_IF_ERROR(ensure_room(kOpRoom));
+  if (sb_.free_blocks < kCreateReserve) return Status::Errno(ENOSPC, "no space left on the filesystem");
+  return std::optional<Inode>();
+}
 
+Status Volume::rename_apply(RenamePlan& p) {
   const Timespec t = now();
   Status s;
-  if (dst) {
-    s = dir_set(ddir, dst_name, src->ino, src->type);
+  if (p.dst) {
+    s = dir_set(p.ddir, p.dst_name, p.src.ino, p.src.type);
   } else {
-    s = dir_prepare(ddir, dst_name);
-    if (s.ok()) s = dir_insert(ddir, dst_name, src->ino, src->type);
+    s = dir_prepare(p.ddir, p.dst_name);
+    if (s.ok()) s = dir_insert(p.ddir, p.dst_name, p.src.ino, p.src.type);
   }
-  if (s.ok()) s = dir_erase(src_dir, sdir, src_name);
-  if (s.ok() && src_is_dir && !same_dir) {
-    --sdir.nlink;
-    ++ddir.nlink;
-    auto moved = get_inode(src->ino);
-    if (!moved.ok()) return end_op(moved.status());
-    moved->parent = dst_dir;
-    moved->ctime = t;
-    s = put_inode(src->ino, *moved);
-  } else if (s.ok()) {
-    auto moved = get_inode(src->ino);
-    if (!moved.ok()) return end_op(moved.status());
-    moved->ctime = t;
-    s = put_inode(src->ino, *moved);
-  }
-  if (s.ok() && victim) {
-    if (is_dir(victim->mode)) {
-      --ddir.nlink;
-      victim->nlink = 0;
-    } else {
-      --victim->nlink;
+  if (s.ok()) s = dir_erase(p.src_dir, p.sdir, p.src_name);
+  if (s.ok()) {
+    if (p.moves_directory()) {
+      --p.sdir.nlink;
+      ++p.ddir.nlink;
     }
-    victim->ctime = t;
+    auto moved = get_inode(p.src.ino);
+    if (!moved.ok()) return moved.status();
+    if (p.moves_directory()) moved->parent = p.dst_dir;
+    moved->ctime = t;
+    s = put_inode(p.src.ino, *moved);
   }
-  sdir.mtime = sdir.ctime = t;
-  ddir.mtime = ddir.ctime = t;
-  if (s.ok()) s = put_inode(src_dir, sdir);
-  if (s.ok() && !same_dir) s = put_inode(dst_dir, ddir);
-  if (s.ok() && victim) s = drop_link(dst->ino, *victim);
+  if (s.ok() && p.victim) {
+    if (is_dir(p.victim->mode)) {
+      --p.ddir.nlink;
+      p.victim->nlink = 0;
+    } else {
+      --p.victim->nlink;
+    }
+    p.victim->ctime = t;
+  }
+  p.sdir.mtime = p.sdir.ctime = t;
+  p.ddir.mtime = p.ddir.ctime = t;
+  if (s.ok()) s = put_inode(p.src_dir, p.sdir);
+  if (s.ok() && !p.same_dir()) s = put_inode(p.dst_dir, p.ddir);
+  if (s.ok() && p.victim) s = drop_link(p.dst->ino, *p.victim);
   if (!s.ok() && s.error_number() == ENOSPC) s = Status::Errno(EIO, "unexpected: " + s.message());
-  return end_op(s);
+  return s;
 }
 
 Status Volume::link(uint64_t ino, uint64_t dir_ino, std::string_view name) {
