@@ -284,7 +284,6 @@ void DirScan::report_stray_blocks() {
 
 }  // namespace
 
-// The directory's blocks by file block, from its tree (each marked reachable).
 std::map<uint64_t, uint64_t> Scanner::directory_blocks(uint64_t ino, const std::string& path) {
   ScanInode& d = inodes[ino];
   std::map<uint64_t, uint64_t> blocks;  // file block -> LBA

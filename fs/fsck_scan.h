@@ -115,6 +115,7 @@ class Scanner {
   void scan_inode_table();
   void scan_directories();
   void scan_directory(uint64_t ino);           // fs/fsck_dir.cpp
+  // A directory's blocks by file block, from its tree (each marked reachable).
   std::map<uint64_t, uint64_t> directory_blocks(uint64_t ino, const std::string& path);
   void scan_other_trees(bool deep);
   void scan_file(uint64_t ino, bool deep);

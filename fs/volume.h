@@ -42,7 +42,6 @@ struct DirHeader;  // a directory's header block, decoded (fs/dir_format.h)
 
 class Volume {
  public:
-
   // Writes an empty filesystem onto `dev` (root directory only). Does not commit.
   static Status format(BlockDevice& dev, const Clock& clock, uint32_t uid, uint32_t gid);
   // Reads the superblock and bitmap; on a writable device, frees orphans left by a crash.
