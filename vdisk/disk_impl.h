@@ -83,6 +83,7 @@ class WriteBatch {
 };
 
 class SlotSampler;  // vdisk/disk_alloc.cpp
+struct VerifyWalk;  // vdisk/disk_verify.cpp
 
 class DiskImpl final : public Disk {
  public:
@@ -194,6 +195,12 @@ class DiskImpl final : public Disk {
   // Upper bound on the slots the next commit needs for what is dirty now, plus `extra_data` more
   // blocks to place and `extra_touched` more entries whose map path changes.
   uint64_t commit_demand(uint64_t extra_data, uint64_t extra_touched) const;
+
+  // ---- verification (disk_verify.cpp) ----
+  // Authenticates the block at (level, index) and records it; queues a map node's children.
+  void verify_block(VerifyWalk& walk, uint32_t level, uint64_t index, const format::BlockPointer& pointer);
+  // Cross-checks the committed allocation bitmap against the slots the walk reached.
+  void verify_bitmap(VerifyWalk& walk);
 
   // ---- placement and commit (disk_commit.cpp) ----
   Status place_data(const std::vector<CacheEntry*>& entries, WriteBatch& batch);
