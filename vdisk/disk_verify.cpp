@@ -1,4 +1,4 @@
-// DiskImpl::verify: authenticate every block reachable from the last commit and cross-check
+// ShufflePlacement::verify: authenticate every block reachable from the last commit and cross-check
 // the allocation bitmap against what is reachable. Reads the store directly (not the cache),
 // so uncommitted changes are ignored; memory is one bit per data-area slot.
 #include <fmt/format.h>
@@ -23,28 +23,27 @@ struct VerifyWalk {
   std::vector<uint8_t> plain = std::vector<uint8_t>(kBlockSize);
 };
 
-Result<VerifyReport> DiskImpl::verify(const std::function<void(uint64_t, uint64_t)>& progress) {
-  std::lock_guard lock(mu_);
-  VDISK_RETURN_IF_ERROR(check_usable(false));
+Result<VerifyReport> ShufflePlacement::verify(const std::function<void(uint64_t, uint64_t)>& progress) {
+  const CommitRecord& committed = disk_.committed();
   VerifyWalk walk;
   walk.reachable.assign(geometry().data_slots, false);
   walk.progress = progress;
-  walk.expected = committed_.used_slots;
-  if (!committed_.root.is_null()) walk.stack.push_back({height(), 0, committed_.root});
+  walk.expected = committed.used_slots;
+  if (!committed.root.is_null()) walk.stack.push_back({height(), 0, committed.root});
   while (!walk.stack.empty()) {
     const VerifyWalk::Item it = walk.stack.back();
     walk.stack.pop_back();
     verify_block(walk, it.level, it.index, it.pointer);
   }
   verify_bitmap(walk);
-  if (walk.report.failures.empty() && walk.report.blocks_checked != committed_.used_slots)
+  if (walk.report.failures.empty() && walk.report.blocks_checked != committed.used_slots)
     walk.report.failures.push_back(fmt::format("superblock counts {} used slots but {} blocks are reachable",
-                                               committed_.used_slots, walk.report.blocks_checked));
+                                               committed.used_slots, walk.report.blocks_checked));
   if (walk.progress) walk.progress(walk.report.blocks_checked, walk.expected);
   return walk.report;
 }
 
-void DiskImpl::verify_block(VerifyWalk& walk, uint32_t level, uint64_t index, const format::BlockPointer& pointer) {
+void ShufflePlacement::verify_block(VerifyWalk& walk, uint32_t level, uint64_t index, const format::BlockPointer& pointer) {
   const uint64_t capacity = geometry().capacity_blocks;
   const format::BlockKind kind = kind_of(level, index);
   const std::string name = level > 0 ? fmt::format("block-map node level {} index {}", level, index)
@@ -93,7 +92,7 @@ void DiskImpl::verify_block(VerifyWalk& walk, uint32_t level, uint64_t index, co
   }
 }
 
-void DiskImpl::verify_bitmap(VerifyWalk& walk) {
+void ShufflePlacement::verify_bitmap(VerifyWalk& walk) {
   const uint64_t capacity = geometry().capacity_blocks;
   // Cross-check the committed bitmap against reachability.
   uint64_t bits_set = 0;
@@ -115,9 +114,9 @@ void DiskImpl::verify_bitmap(VerifyWalk& walk) {
   if (walk.report.bitmap_mismatches > 0)
     walk.report.failures.push_back(fmt::format("allocation bitmap disagrees with reachability for {} slots",
                                                walk.report.bitmap_mismatches));
-  if (walk.report.failures.empty() && bits_set != committed_.used_slots)
+  if (walk.report.failures.empty() && bits_set != disk_.committed().used_slots)
     walk.report.failures.push_back(fmt::format("allocation bitmap marks {} slots used but the superblock counts {}",
-                                               bits_set, committed_.used_slots));
+                                               bits_set, disk_.committed().used_slots));
 }
 
 }  // namespace vdisk
