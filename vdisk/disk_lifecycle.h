@@ -1,5 +1,5 @@
 // LifecycleDisk: the one implementation of Disk (internal): the lifecycle every placement mode
-// shares, over a Placement (vdisk/placement.h says which part owns what). Calls: vdisk/disk.cpp;
+// shares, over a Placement (vdisk/placement.h says which part owns what). Calls: vdisk/disk_lifecycle.cpp;
 // create and open: vdisk/disk_open.cpp.
 #pragma once
 

@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 
 #include "vdisk/endian.h"
-#include "vdisk/oram_disk.h"
+#include "vdisk/oram_placement.h"
 
 namespace vdisk {
 

@@ -5,7 +5,7 @@
 // fails with kCorrupt (naming the first failure) rather than return part of a map.
 #include <fmt/format.h>
 
-#include "vdisk/oram_disk.h"
+#include "vdisk/oram_placement.h"
 
 namespace vdisk {
 

@@ -1,7 +1,7 @@
 // Placement: the one part of a Disk that differs between its modes (internal).
 //
 // Every Disk (include/vdisk/disk.h) is one lifecycle over one placement. The lifecycle
-// (LifecycleDisk: vdisk/disk.cpp, vdisk/disk_open.cpp) owns what every mode does alike:
+// (LifecycleDisk: vdisk/disk_lifecycle.cpp, vdisk/disk_open.cpp) owns what every mode does alike:
 //  - create: parameter checks, the random fill, the header with its keyslot and MAC, the data
 //    key, the first session, and commit 1 in superblock A;
 //  - open: the header, the keyslots, the header MAC, the choice of superblock (choose_superblock:

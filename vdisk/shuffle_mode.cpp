@@ -1,8 +1,8 @@
 // Shuffle mode (format versions 1 and 3): how its images are sized, described in the header,
-// formatted and opened. The placement itself is ShufflePlacement (vdisk/disk_impl.h).
+// formatted and opened. The placement itself is ShufflePlacement (vdisk/shuffle.h).
 #include <fmt/format.h>
 
-#include "vdisk/disk_impl.h"
+#include "vdisk/shuffle.h"
 
 namespace vdisk {
 

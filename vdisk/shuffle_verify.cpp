@@ -3,7 +3,7 @@
 // so uncommitted changes are ignored; memory is one bit per data-area slot.
 #include <fmt/format.h>
 
-#include "vdisk/disk_impl.h"
+#include "vdisk/shuffle.h"
 
 namespace vdisk {
 

@@ -2,7 +2,7 @@
 //
 // Commit protocol (docs/DESIGN.md, "Commits"): (1) every dirty block and every block-map node
 // and bitmap block on their paths gets a fresh free slot, chosen by oram::choose_free_slots
-// (vdisk/disk_alloc.cpp);
+// (vdisk/shuffle_alloc.cpp);
 // slots freed by this commit stay quarantined so the previous commit stays intact on disk;
 // (2) blocks are sealed bottom-up, each parent recording its children's slot, session, counter
 // and tag; (3) all of it is written and synced (write_commit); (4) the lifecycle writes the
@@ -14,7 +14,7 @@
 
 #include <fmt/format.h>
 
-#include "vdisk/disk_impl.h"
+#include "vdisk/shuffle.h"
 
 namespace vdisk {
 

@@ -4,7 +4,7 @@
 // at the first failure: a map that cannot be trusted is not returned in part. Memory: one entry per used slot and one bit per data-area slot.
 #include <fmt/format.h>
 
-#include "vdisk/disk_impl.h"
+#include "vdisk/shuffle.h"
 
 namespace vdisk {
 

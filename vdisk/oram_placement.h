@@ -1,6 +1,6 @@
 // OramPlacement: the ORAM-mode placement (internal), under the Disk lifecycle (vdisk/placement.h).
 // See include/vdisk/disk.h for the contract, docs/DESIGN.md ("ORAM mode") for the argument and
-// docs/FORMAT.md (part 3) for the bytes. Split over oram_disk.cpp (accesses, commit, verify),
+// docs/FORMAT.md (part 3) for the bytes. Split over oram_placement.cpp (accesses, commit, verify),
 // oram_open.cpp (the client state, the mode's create and open) and oram_slot_map.cpp.
 //
 // Every block read or write is one Path ORAM access (oram::PathOram over an OramTree), so the host

@@ -1,10 +1,10 @@
 // ShufflePlacement: the shuffle-mode placement (internal): a copy-on-write block map and
 // allocation bitmap over free slots drawn uniformly (oram/shuffle_placement.h), under the Disk
 // lifecycle (vdisk/placement.h). See include/vdisk/disk.h for the contract and docs/DESIGN.md for
-// the commit protocol. Split over disk.cpp (reads, writes, cache budget), disk_alloc.cpp
-// (allocation), disk_commit.cpp (placement and commit, the mode's create and open),
-// disk_previous.cpp (the fallback commit), disk_verify.cpp and disk_slot_map.cpp (walks of the
-// committed map).
+// the commit protocol. Split over shuffle_io.cpp (reads, writes, cache budget), shuffle_alloc.cpp
+// (allocation), shuffle_commit.cpp (placement and commit), shuffle_previous.cpp (the fallback
+// commit), shuffle_verify.cpp and shuffle_slot_map.cpp (walks of the committed map), and
+// shuffle_mode.cpp (the mode's create and open).
 #pragma once
 
 #include <array>
@@ -44,8 +44,8 @@ class WriteBatch {
   size_t run_capacity_blocks_ = 0;
 };
 
-class SlotSampler;  // vdisk/disk_alloc.cpp
-struct VerifyWalk;  // vdisk/disk_verify.cpp
+class SlotSampler;  // vdisk/shuffle_alloc.cpp
+struct VerifyWalk;  // vdisk/shuffle_verify.cpp
 
 class ShufflePlacement final : public Placement {
  public:
@@ -61,7 +61,7 @@ class ShufflePlacement final : public Placement {
   Status commit_durable() override;
   Result<format::BlockPointer> locate(uint64_t lba) override;
   Result<VerifyReport> verify(const std::function<void(uint64_t, uint64_t)>& progress) override;
-  Result<std::vector<SlotUse>> committed_slots() override;  // vdisk/disk_slot_map.cpp
+  Result<std::vector<SlotUse>> committed_slots() override;  // vdisk/shuffle_slot_map.cpp
   void describe(DiskInfo& info) const override;
   Disk::CacheStats cache_stats() const override;
 
@@ -79,7 +79,7 @@ class ShufflePlacement final : public Placement {
   uint64_t capacity() const { return geometry().capacity_blocks; }
   format::BlockKind kind_of(uint32_t level, uint64_t index) const;
 
-  // ---- tree access (disk.cpp) ----
+  // ---- tree access (shuffle_io.cpp) ----
   // The working pointer to (level, index): from its parent node (loaded if needed) or the root.
   Result<format::BlockPointer> pointer_of(uint32_t level, uint64_t index);
   // Replaces that pointer, marking the parent dirty; returns the previous pointer.
@@ -102,7 +102,7 @@ class ShufflePlacement final : public Placement {
   // Evicts clean entries and spills dirty data blocks until the cache fits its budget.
   Status enforce_budget();
 
-  // ---- allocation (disk_alloc.cpp). Offsets are data-area offsets (slot - kDataStartSlot). ----
+  // ---- allocation (shuffle_alloc.cpp). Offsets are data-area offsets (slot - kDataStartSlot). ----
   Result<bool> bit(uint64_t offset);
   Status set_bit(uint64_t offset, bool value);
   // Chooses n allocatable slots uniformly (oram::choose_free_slots) and marks them used; `slots`
@@ -140,13 +140,13 @@ class ShufflePlacement final : public Placement {
   // blocks to place and `extra_touched` more entries whose map path changes.
   uint64_t commit_demand(uint64_t extra_data, uint64_t extra_touched) const;
 
-  // ---- verification (disk_verify.cpp) ----
+  // ---- verification (shuffle_verify.cpp) ----
   // Authenticates the block at (level, index) and records it; queues a map node's children.
   void verify_block(VerifyWalk& walk, uint32_t level, uint64_t index, const format::BlockPointer& pointer);
   // Cross-checks the committed allocation bitmap against the slots the walk reached.
   void verify_bitmap(VerifyWalk& walk);
 
-  // ---- placement and commit (disk_commit.cpp) ----
+  // ---- placement and commit (shuffle_commit.cpp) ----
   Status place_data(const std::vector<CacheEntry*>& entries, WriteBatch& batch);
   Status place_metadata();
   Status seal_metadata(WriteBatch& batch);

@@ -1,5 +1,5 @@
 // OramPlacement: reads, writes, trims, commit, info, verify. Creation and opening: oram_open.cpp.
-#include "vdisk/oram_disk.h"
+#include "vdisk/oram_placement.h"
 
 #include <cstring>
 

@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "vdisk/disk_impl.h"
+#include "vdisk/shuffle.h"
 
 namespace vdisk {
 
