@@ -27,7 +27,8 @@
 // meet the store and the keys.
 //
 // Adding a mode: a format::Mode value and its header fields (include/vdisk/format.h), one file
-// defining a Placement and a PlacementMode, and one line in vdisk/placement_registry.cpp.
+// defining a Placement and a PlacementMode, and that mode's accessor declared and listed in
+// vdisk/placement_registry.cpp. Nothing in the lifecycle changes.
 //
 // Rules for a placement: the lifecycle calls it with the Disk's mutex held, and it never calls
 // the Disk back. It seals only through DiskContext::keys(), whose session the lifecycle started
