@@ -241,7 +241,7 @@ uint64_t PathOram::present_count() const {
 }
 
 void PathOram::trim(uint64_t id) {
-  if (id >= n_) return;  // a caller bug (OramDisk checks the range): never write out of bounds
+  if (id >= n_) return;  // a caller bug (the Disk checks the range): never write out of bounds
   pos_[id] &= ~kPresentBit;
   if (auto it = index_.find(id); it != index_.end()) stash_remove(it->second);
 }

@@ -1,5 +1,5 @@
 // Path ORAM (Stefanov et al., CCS 2013): the algorithm alone, over a bucket storage interface of
-// its own. No I/O, no crypto: vdisk/oram_disk*.cpp supplies storage that encrypts, authenticates
+// its own. No I/O, no crypto: vdisk/oram_tree.* supplies storage that encrypts, authenticates
 // and keeps crash consistency; tests supply plain memory.
 //
 // The tree has levels 0 (root) .. L (leaves), 2^L leaves, buckets numbered in heap order (root 0,

@@ -1,11 +1,12 @@
-// Disk::create and Disk::open: header, keyslots, superblock selection.
+// Disk::create and Disk::open, for every placement mode: the header, the keyslots, the header
+// MAC, the superblock choice and the session; the mode (vdisk/placement.h) sizes, formats and
+// opens its placement.
 #include <algorithm>
 #include <ctime>
 
 #include <fmt/format.h>
 
-#include "vdisk/disk_impl.h"
-#include "vdisk/oram_disk.h"
+#include "vdisk/disk_lifecycle.h"
 
 namespace vdisk {
 
@@ -21,6 +22,70 @@ Result<format::Header> read_header_block(BlockStore& store) {
   return format::decode_header(block, store.block_count());
 }
 
+Result<const PlacementMode*> placement_mode(format::Mode mode) {
+  const PlacementMode* found = find_placement_mode(mode);
+  if (found == nullptr) return Status(ErrorCode::kInvalidArgument, "unknown placement mode");
+  return found;
+}
+
+// The image's keys: the data key unwrapped from a keyslot with `key`, once it authenticates the
+// header.
+Result<std::unique_ptr<KeyRing>> unlock_image(const format::Header& header, const KeyMaterial& key) {
+  auto data_key = unlock_keyslots(header, key);
+  if (!data_key.ok()) return data_key.status();
+  VDISK_RETURN_IF_ERROR(verify_header_mac(header, *data_key));
+  return std::make_unique<KeyRing>(std::move(data_key).value(), header.image_id);
+}
+
+CommitRecord record_of(const ChosenSuperblock& chosen) {
+  CommitRecord r;
+  const format::SuperblockContent& c = chosen.content;
+  r.sequence = c.sequence;
+  r.superblock_slot = chosen.slot;
+  r.root = c.root;
+  r.used_slots = c.used_slots;
+  r.sessions = c.sessions;
+  r.blocks_sealed = c.blocks_sealed;
+  r.commit_unix = c.commit_unix;
+  r.other_sequence = chosen.other_sequence;
+  r.other_problem = chosen.other_problem;
+  return r;
+}
+
+// Writes CSPRNG bytes over all `total` slots of the store (G5).
+Status fill_random(BlockStore& store, uint64_t total, const CreateOptions& options) {
+  std::vector<uint8_t> chunk(kFillChunkBlocks * kBlockSize);
+  for (uint64_t first = 0; first < total; first += kFillChunkBlocks) {
+    const uint64_t n = std::min(kFillChunkBlocks, total - first);
+    std::span<uint8_t> part(chunk.data(), n * kBlockSize);
+    VDISK_RETURN_IF_ERROR(crypto::random_bytes(part));
+    VDISK_RETURN_IF_ERROR(store.write(first, part));
+    if (options.progress) options.progress(first + n, total);
+  }
+  return Status::Ok();
+}
+
+// The header of a new image in `mode`, with a random image id and no keyslot yet.
+Result<format::Header> new_header(const PlacementMode& mode, const CreateOptions& options) {
+  format::Header header;
+  header.mode = options.mode;
+  mode.fill_header(options, header);
+  header.created_unix = static_cast<uint64_t>(std::time(nullptr));
+  VDISK_RETURN_IF_ERROR(crypto::random_bytes(header.image_id));
+  return header;
+}
+
+// Puts keyslot 0 (wrapping `data_key` for `key`) and the MAC into `header`, and writes it.
+Status write_header(BlockStore& store, format::Header& header, const KeyMaterial& key,
+                    const crypto::SecretKey& data_key, const ScryptParams& scrypt) {
+  VDISK_RETURN_IF_ERROR(wrap_keyslot(header, 0, key, data_key, scrypt));
+  auto mac = compute_header_mac(header, data_key);
+  if (!mac.ok()) return mac.status();
+  header.mac = *mac;
+  std::array<uint8_t, kBlockSize> block{};
+  format::encode_header(header, block);
+  return store.write(format::kHeaderSlot, block);
+}
 
 }  // namespace
 
@@ -91,61 +156,30 @@ Result<std::unique_ptr<Disk>> Disk::open(std::unique_ptr<BlockStore> store, cons
                                                     store->describe()));
   auto header = read_header_block(*store);
   if (!header.ok()) return header.status();
-  if (header->mode == format::Mode::kOram && options.read_only && !options.oram_linkable_reads)
-    return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("{} is an ORAM image: opened read-only it cannot write back the paths it reads, so "
-                              "each block's first read would repeat the path the previous session read for it and "
-                              "the next session will read again, and the host could link those sessions' reads "
-                              "block by block; open it writable (reads write their paths back; a read-only "
-                              "filesystem mount does this), or set oram_linkable_reads to accept the leak",
-                              store->describe()));
-  auto data_key = unlock_keyslots(*header, key);
-  if (!data_key.ok()) return data_key.status();
-  VDISK_RETURN_IF_ERROR(verify_header_mac(*header, *data_key));
-  auto keys = std::make_unique<KeyRing>(std::move(data_key).value(), header->image_id);
-  if (header->mode == format::Mode::kOram)
-    return OramDisk::open_existing(std::move(store), std::move(header).value(), std::move(keys), options);
-  const format::Geometry& g = header->geometry;
-  auto chosen = choose_superblock(*store, *keys, options.commit, [&g](const format::SuperblockContent& c, uint64_t) {
-    return (c.root.is_null() || (c.root.slot >= format::kDataStartSlot && c.root.slot < g.total_slots)) &&
-           c.used_slots <= g.data_slots;
-  });
+  auto mode = placement_mode(header->mode);
+  if (!mode.ok()) return mode.status();
+  VDISK_RETURN_IF_ERROR((*mode)->check_open(*header, options, *store));
+  auto keys = unlock_image(*header, key);
+  if (!keys.ok()) return keys.status();
+  auto chosen = choose_superblock(*store, **keys, options.commit,
+                                  [&](const format::SuperblockContent& c, uint64_t slot) {
+                                    return (*mode)->plausible(*header, c, slot);
+                                  });
   if (!chosen.ok()) return chosen.status();
-  DiskImpl::Committed committed;
-  const format::SuperblockContent& c = chosen->content;
-  committed.sequence = c.sequence;
-  committed.superblock_slot = chosen->slot;
-  committed.root = c.root;
-  committed.used_slots = c.used_slots;
-  committed.sessions = c.sessions;
-  committed.blocks_sealed = c.blocks_sealed;
-  committed.commit_unix = c.commit_unix;
-  committed.other_sequence = chosen->other_sequence;
-  committed.other_problem = chosen->other_problem;
-  if (!options.read_only) VDISK_RETURN_IF_ERROR(keys->start_session());
-  auto disk =
-      std::make_unique<DiskImpl>(std::move(store), std::move(header).value(), std::move(keys), options, committed);
-  // A writable session keeps the older commit whole (its slots are not reused) while it can.
-  if (!options.read_only && options.commit == CommitChoice::kNewest && chosen->other_sequence != 0 &&
-      chosen->other_sequence < c.sequence)
-    disk->retain_previous(chosen->other_content.root);
+  // Every writable session seals under keys of its own (a fresh random session id).
+  if (!options.read_only) VDISK_RETURN_IF_ERROR((*keys)->start_session());
+  auto disk = std::make_unique<LifecycleDisk>(std::move(store), std::move(header).value(), std::move(keys).value(),
+                                              options, record_of(*chosen));
+  auto placement = (*mode)->open(disk->context(), *chosen);
+  if (!placement.ok()) return placement.status();
+  disk->attach(std::move(placement).value());
   return std::unique_ptr<Disk>(std::move(disk));
 }
 
 Result<uint64_t> Disk::image_slots(const CreateOptions& options) {
-  switch (options.mode) {
-    case format::Mode::kShuffle: {
-      auto g = format::geometry_for_capacity(options.capacity_blocks, options.spare_fraction);
-      if (!g.ok()) return g.status();
-      return g->total_slots;
-    }
-    case format::Mode::kOram: {
-      auto g = format::oram_geometry_for_capacity(options.capacity_blocks, options.oram_bucket_blocks);
-      if (!g.ok()) return g.status();
-      return g->total_slots;
-    }
-  }
-  return Status(ErrorCode::kInvalidArgument, "unknown placement mode");
+  auto mode = placement_mode(options.mode);
+  if (!mode.ok()) return mode.status();
+  return (*mode)->image_slots(options);
 }
 
 Result<std::unique_ptr<Disk>> Disk::create(std::unique_ptr<BlockStore> store, const KeyMaterial& key,
@@ -153,7 +187,9 @@ Result<std::unique_ptr<Disk>> Disk::create(std::unique_ptr<BlockStore> store, co
   if (static_cast<uint32_t>(options.commit_padding) > static_cast<uint32_t>(format::CommitPadding::kPadme))
     return Status(ErrorCode::kInvalidArgument, fmt::format("unknown commit padding policy {}",
                                                            static_cast<uint32_t>(options.commit_padding)));
-  auto total_slots = image_slots(options);
+  auto mode = placement_mode(options.mode);
+  if (!mode.ok()) return mode.status();
+  auto total_slots = (*mode)->image_slots(options);
   if (!total_slots.ok()) return total_slots.status();
   if (store->block_count() != *total_slots)
     return Status(ErrorCode::kInvalidArgument,
@@ -162,51 +198,25 @@ Result<std::unique_ptr<Disk>> Disk::create(std::unique_ptr<BlockStore> store, co
   // Refuse a passphrase's scrypt parameters before the fill writes anything.
   if (key.kind == KeyMaterial::Kind::kPassphrase)
     VDISK_RETURN_IF_ERROR(check_scrypt_params(options.scrypt, key.kdf_limits));
+  if (options.fill_random) VDISK_RETURN_IF_ERROR(fill_random(*store, *total_slots, options));
 
-  if (options.fill_random) {
-    std::vector<uint8_t> chunk(kFillChunkBlocks * kBlockSize);
-    const uint64_t total = *total_slots;
-    for (uint64_t first = 0; first < total; first += kFillChunkBlocks) {
-      const uint64_t n = std::min(kFillChunkBlocks, total - first);
-      std::span<uint8_t> part(chunk.data(), n * kBlockSize);
-      VDISK_RETURN_IF_ERROR(crypto::random_bytes(part));
-      VDISK_RETURN_IF_ERROR(store->write(first, part));
-      if (options.progress) options.progress(first + n, total);
-    }
-  }
-
-  format::Header header;
-  header.mode = options.mode;
-  if (options.mode == format::Mode::kOram) {
-    header.format_version = format::kFormatVersionOram;
-    header.oram = format::oram_geometry_for_capacity(options.capacity_blocks, options.oram_bucket_blocks).value();
-    header.geometry.capacity_blocks = header.oram.capacity_blocks;
-    header.geometry.total_slots = header.oram.total_slots;
-    header.spare_fraction = 0;
-  } else {
-    header.geometry = format::geometry_for_capacity(options.capacity_blocks, options.spare_fraction).value();
-    header.spare_fraction = options.spare_fraction;
-    header.commit_padding = options.commit_padding;
-    header.format_version = format::shuffle_format_version(options.commit_padding);
-  }
-  header.created_unix = static_cast<uint64_t>(std::time(nullptr));
-  VDISK_RETURN_IF_ERROR(crypto::random_bytes(header.image_id));
+  auto header = new_header(**mode, options);
+  if (!header.ok()) return header.status();
   auto data_key = crypto::SecretKey::random();
   if (!data_key.ok()) return data_key.status();
-  VDISK_RETURN_IF_ERROR(wrap_keyslot(header, 0, key, *data_key, options.scrypt));
-  auto mac = compute_header_mac(header, *data_key);
-  if (!mac.ok()) return mac.status();
-  header.mac = *mac;
-  std::array<uint8_t, kBlockSize> block{};
-  format::encode_header(header, block);
-  VDISK_RETURN_IF_ERROR(store->write(format::kHeaderSlot, block));
-
-  auto keys = std::make_unique<KeyRing>(std::move(data_key).value(), header.image_id);
+  VDISK_RETURN_IF_ERROR(write_header(*store, *header, key, *data_key, options.scrypt));
+  auto keys = std::make_unique<KeyRing>(std::move(data_key).value(), header->image_id);
   VDISK_RETURN_IF_ERROR(keys->start_session());
-  if (options.mode == format::Mode::kOram) return OramDisk::format_new(std::move(store), header, std::move(keys));
-  OpenOptions open_options;
-  auto disk = std::make_unique<DiskImpl>(std::move(store), header, std::move(keys), open_options, DiskImpl::Committed{});
-  VDISK_RETURN_IF_ERROR(disk->write_initial_superblock());
+  // Commit 1 goes to superblock A: the lifecycle starts as if superblock B held commit 0.
+  CommitRecord none;
+  none.superblock_slot = 2;
+  auto disk = std::make_unique<LifecycleDisk>(std::move(store), std::move(header).value(), std::move(keys),
+                                              OpenOptions{}, none);
+  const CommitTarget first{next_commit_sequence(0, 0), 1};
+  auto formatted = (*mode)->format(disk->context(), first);
+  if (!formatted.ok()) return formatted.status();
+  disk->attach(std::move(formatted->placement));
+  VDISK_RETURN_IF_ERROR(disk->finish_format(first, formatted->root));
   return std::unique_ptr<Disk>(std::move(disk));
 }
 

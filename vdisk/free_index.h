@@ -4,7 +4,7 @@
 // its rejection sampling, oram/shuffle_placement.h) when free slots are scarce.
 //
 // Pure bookkeeping, no I/O: the Disk builds it from the bitmap and reports every change of a
-// slot's allocatability (vdisk/disk_alloc.cpp). Thread safety: none (the Disk's mutex).
+// slot's allocatability (vdisk/shuffle_alloc.cpp). Thread safety: none (the Disk's mutex).
 #pragma once
 
 #include <cstddef>

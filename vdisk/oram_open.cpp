@@ -1,10 +1,11 @@
-// OramDisk: the client-state encoding, creation of a new ORAM image, and opening one.
+// ORAM mode (format version 2): the client-state encoding, and how its images are sized,
+// described in the header, formatted and opened. The placement itself is OramPlacement.
 #include <cstring>
 
 #include <fmt/format.h>
 
 #include "vdisk/endian.h"
-#include "vdisk/oram_disk.h"
+#include "vdisk/oram_placement.h"
 
 namespace vdisk {
 
@@ -72,11 +73,11 @@ Result<OramState> decode_oram_state(std::span<const uint8_t> in, const format::O
   return s;
 }
 
-Result<OramState> OramDisk::load_state(BlockStore& store, KeyRing& keys, const format::OramGeometry& g,
-                                       const Committed& c) {
+Result<OramState> OramPlacement::load_state(BlockStore& store, KeyRing& keys, const format::OramGeometry& g,
+                                            const CommitRecord& c) {
   std::vector<uint8_t> sealed(g.state_slots * kBlockSize), plain(sealed.size());
-  VDISK_RETURN_IF_ERROR(store.read(c.state.slot, sealed));
-  VDISK_RETURN_IF_ERROR(keys.open_block(format::BlockKind::kOramState, 0, c.sequence, c.state, sealed, plain));
+  VDISK_RETURN_IF_ERROR(store.read(c.root.slot, sealed));
+  VDISK_RETURN_IF_ERROR(keys.open_block(format::BlockKind::kOramState, 0, c.sequence, c.root, sealed, plain));
   auto state = decode_oram_state(plain, g);
   crypto::wipe(plain);
   if (state.ok() && state->sequence != c.sequence)
@@ -85,63 +86,89 @@ Result<OramState> OramDisk::load_state(BlockStore& store, KeyRing& keys, const f
   return state;
 }
 
-Result<std::unique_ptr<Disk>> OramDisk::format_new(std::unique_ptr<BlockStore> store, format::Header header,
-                                                   std::unique_ptr<KeyRing> keys) {
-  OpenOptions options;
-  options.oram_cached_levels = 0;
-  Committed none;
-  none.superblock_slot = 2;  // so the first commit goes to superblock A and state area 0
-  OramState empty;
-  empty.committed.assign(header.oram.bitmap_bytes(), 0);
-  auto disk = std::unique_ptr<OramDisk>(
-      new OramDisk(std::move(store), std::move(header), std::move(keys), options, none, std::move(empty)));
-  // Positions start uniformly random; nothing is present.
-  if (!disk->oram_->randomize_positions())
-    return Status(ErrorCode::kInternal, disk->oram_->error() + "; the image was not formatted");
-  disk->changed_ = true;
-  disk->committed_.sessions = 1;
-  std::lock_guard lock(disk->mu_);
-  VDISK_RETURN_IF_ERROR(disk->commit_locked());
-  return std::unique_ptr<Disk>(std::move(disk));
+Status OramPlacement::randomize() {
+  if (!oram_->randomize_positions())
+    return Status(ErrorCode::kInternal, oram_->error() + "; the image was not formatted");
+  return Status::Ok();
 }
 
-Result<std::unique_ptr<Disk>> OramDisk::open_existing(std::unique_ptr<BlockStore> store, format::Header header,
-                                                      std::unique_ptr<KeyRing> keys, const OpenOptions& options) {
-  const format::OramGeometry& g = header.oram;
-  auto chosen = choose_superblock(*store, *keys, options.commit, [&g](const format::SuperblockContent& c, uint64_t slot) {
-    return c.root.slot == g.state_area_slot(static_cast<unsigned>(slot - 1)) && c.used_slots <= g.capacity_blocks;
-  });
-  if (!chosen.ok()) return chosen.status();
-  Committed best;
-  best.sequence = chosen->content.sequence;
-  best.superblock_slot = chosen->slot;
-  best.state = chosen->content.root;
-  best.sessions = chosen->content.sessions;
-  best.blocks_sealed = chosen->content.blocks_sealed;
-  best.commit_unix = chosen->content.commit_unix;
-  best.other_sequence = chosen->other_sequence;
-  best.other_problem = chosen->other_problem;
-  if (!options.read_only) {
-    VDISK_RETURN_IF_ERROR(keys->start_session());
-    ++best.sessions;
-  }
-  auto state = load_state(*store, *keys, g, best);
-  if (!state.ok()) return state.status();
-  std::vector<uint32_t> positions = std::move(state->positions);
-  std::vector<uint64_t> stash_ids = std::move(state->stash_ids);
-  std::vector<uint8_t> stash_data = std::move(state->stash_data);
-  auto disk = std::unique_ptr<OramDisk>(
-      new OramDisk(std::move(store), std::move(header), std::move(keys), options, best, std::move(state).value()));
+Status OramPlacement::restore(OramState state) {
   std::string why;
-  if (!disk->oram_->restore(std::move(positions), stash_ids, stash_data, &why))
+  if (!oram_->restore(std::move(state.positions), state.stash_ids, state.stash_data, &why))
     return Status(ErrorCode::kCorrupt, "ORAM client state: " + why);
-  crypto::wipe(stash_data);
-  if (options.oram_stash_limit != 0)
-    disk->oram_->set_stash_limit(std::min(options.oram_stash_limit, g.stash_capacity));
-  VDISK_RETURN_IF_ERROR(disk->tree_->load_cache());
-  // Opened writable at the previous commit: the next commit makes it the newest again.
-  if (!options.read_only && options.commit == CommitChoice::kPrevious) disk->changed_ = true;
-  return std::unique_ptr<Disk>(std::move(disk));
+  crypto::wipe(state.stash_data);
+  if (options_.oram_stash_limit != 0)
+    oram_->set_stash_limit(std::min(options_.oram_stash_limit, header_.oram.stash_capacity));
+  return tree_->load_cache();
+}
+
+namespace {
+
+class OramMode final : public PlacementMode {
+ public:
+  format::Mode mode() const override { return format::Mode::kOram; }
+
+  Result<uint64_t> image_slots(const CreateOptions& options) const override {
+    auto g = format::oram_geometry_for_capacity(options.capacity_blocks, options.oram_bucket_blocks);
+    if (!g.ok()) return g.status();
+    return g->total_slots;
+  }
+
+  void fill_header(const CreateOptions& options, format::Header& header) const override {
+    header.format_version = format::kFormatVersionOram;
+    header.oram = format::oram_geometry_for_capacity(options.capacity_blocks, options.oram_bucket_blocks).value();
+    header.geometry.capacity_blocks = header.oram.capacity_blocks;
+    header.geometry.total_slots = header.oram.total_slots;
+    header.spare_fraction = 0;
+  }
+
+  // Commit 1: uniformly random positions, nothing present, no cached levels; its client state is
+  // written into the state area of superblock A.
+  Result<FormattedPlacement> format(DiskContext& disk, const CommitTarget& first) const override {
+    OramState empty;
+    empty.committed.assign(disk.header().oram.bitmap_bytes(), 0);
+    auto placement = std::make_unique<OramPlacement>(disk, std::move(empty), 0);
+    VDISK_RETURN_IF_ERROR(placement->randomize());
+    auto root = placement->write_commit(first);
+    if (!root.ok()) return root.status();
+    return FormattedPlacement{std::move(placement), *root};
+  }
+
+  Status check_open(const format::Header&, const OpenOptions& options, const BlockStore& store) const override {
+    if (options.read_only && !options.oram_linkable_reads)
+      return Status(ErrorCode::kInvalidArgument,
+                    fmt::format("{} is an ORAM image: opened read-only it cannot write back the paths it reads, so "
+                                "each block's first read would repeat the path the previous session read for it and "
+                                "the next session will read again, and the host could link those sessions' reads "
+                                "block by block; open it writable (reads write their paths back; a read-only "
+                                "filesystem mount does this), or set oram_linkable_reads to accept the leak",
+                                store.describe()));
+    return Status::Ok();
+  }
+
+  bool plausible(const format::Header& header, const format::SuperblockContent& c, uint64_t slot) const override {
+    const format::OramGeometry& g = header.oram;
+    return c.root.slot == g.state_area_slot(static_cast<unsigned>(slot - 1)) && c.used_slots <= g.capacity_blocks;
+  }
+
+  Result<std::unique_ptr<Placement>> open(DiskContext& disk, const ChosenSuperblock&) const override {
+    auto state = OramPlacement::load_state(disk.store(), disk.keys(), disk.header().oram, disk.committed());
+    if (!state.ok()) return state.status();
+    OramState restored;
+    restored.positions = std::move(state->positions);
+    restored.stash_ids = std::move(state->stash_ids);
+    restored.stash_data = std::move(state->stash_data);
+    auto placement = std::make_unique<OramPlacement>(disk, std::move(state).value(), disk.options().oram_cached_levels);
+    VDISK_RETURN_IF_ERROR(placement->restore(std::move(restored)));
+    return std::unique_ptr<Placement>(std::move(placement));
+  }
+};
+
+}  // namespace
+
+const PlacementMode& oram_placement_mode() {
+  static const OramMode mode;
+  return mode;
 }
 
 }  // namespace vdisk

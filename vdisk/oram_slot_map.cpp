@@ -1,26 +1,22 @@
-// OramDisk::slot_map: every slot the last commit references (contract in disk.h): its superblock,
-// the S slots of its client state, and the committed copy (header slot, then Z data slots) of
-// every written bucket reachable from the state's root. Reads the store, not the cached levels or
+// OramPlacement::committed_slots: every slot the last commit references but its superblock
+// (Disk::slot_map, contract in disk.h): the S slots of its client state, and the committed copy
+// (header slot, then Z data slots) of every written bucket reachable from the state's root. Reads the store, not the cached levels or
 // the working copies, so uncommitted accesses are ignored; authenticates everything it lists and
 // fails with kCorrupt (naming the first failure) rather than return part of a map.
-#include <algorithm>
-
 #include <fmt/format.h>
 
-#include "vdisk/oram_disk.h"
+#include "vdisk/oram_placement.h"
 
 namespace vdisk {
 
-Result<std::vector<SlotUse>> OramDisk::slot_map() {
-  std::lock_guard lock(mu_);
-  VDISK_RETURN_IF_ERROR(check_usable(false));
+Result<std::vector<SlotUse>> OramPlacement::committed_slots() {
   const format::OramGeometry& g = header_.oram;
-  auto state = load_state(*store_, *keys_, g, committed_);
+  const CommitRecord& committed = disk_.committed();
+  auto state = load_state(store_, keys_, g, committed);
   if (!state.ok()) return state.status();
   std::vector<SlotUse> map;
-  map.push_back({static_cast<uint64_t>(committed_.superblock_slot), format::BlockKind::kSuperblock, 0, 0});
   for (uint64_t i = 0; i < g.state_slots; ++i)
-    map.push_back({committed_.state.slot + i, format::BlockKind::kOramState, 0, committed_.sequence});
+    map.push_back({committed.root.slot + i, format::BlockKind::kOramState, 0, committed.sequence});
   auto visit = [&](uint64_t b, const OramBucketHeader& h) {
     const uint32_t level = oram::bucket_level(b);
     // read_bucket checked that data slot j is at header slot + 1 + j of the working copy.
@@ -30,11 +26,10 @@ Result<std::vector<SlotUse>> OramDisk::slot_map() {
   std::vector<std::string> failures;
   uint64_t buckets = 0;
   VDISK_RETURN_IF_ERROR(
-      OramTree::walk_committed(*store_, *keys_, g, state->root, state->committed, visit, {}, failures, buckets));
+      OramTree::walk_committed(store_, keys_, g, state->root, state->committed, visit, {}, failures, buckets));
   if (failures.size() == 1) return Status(ErrorCode::kCorrupt, failures.front());
   if (failures.size() > 1)
     return Status(ErrorCode::kCorrupt, fmt::format("{} (and {} more failures)", failures.front(), failures.size() - 1));
-  std::sort(map.begin(), map.end(), [](const SlotUse& a, const SlotUse& b) { return a.slot < b.slot; });
   return map;
 }
 

@@ -1,22 +1,18 @@
-// DiskImpl::slot_map: every slot the last commit references (contract in disk.h). Walks the
-// committed block map from the store (not the cache, so uncommitted changes are ignored),
-// authenticating every block on the way, and stops at the first failure: a map that cannot be
-// trusted is not returned in part. Memory: one entry per used slot and one bit per data-area slot.
-#include <algorithm>
-
+// ShufflePlacement::committed_slots: every slot the last commit references but its superblock
+// (Disk::slot_map, contract in disk.h). Walks the committed block map from the store (not the
+// cache, so uncommitted changes are ignored), authenticating every block on the way, and stops
+// at the first failure: a map that cannot be trusted is not returned in part. Memory: one entry per used slot and one bit per data-area slot.
 #include <fmt/format.h>
 
-#include "vdisk/disk_impl.h"
+#include "vdisk/shuffle.h"
 
 namespace vdisk {
 
-Result<std::vector<SlotUse>> DiskImpl::slot_map() {
-  std::lock_guard lock(mu_);
-  VDISK_RETURN_IF_ERROR(check_usable(false));
+Result<std::vector<SlotUse>> ShufflePlacement::committed_slots() {
+  const CommitRecord& committed = disk_.committed();
   const uint64_t capacity = geometry().capacity_blocks;
   std::vector<SlotUse> map;
-  map.reserve(committed_.used_slots + 1);
-  map.push_back({static_cast<uint64_t>(committed_.superblock_slot), format::BlockKind::kSuperblock, 0, 0});
+  map.reserve(committed.used_slots + 1);  // and the superblock (LifecycleDisk::slot_map)
   std::vector<bool> seen(geometry().data_slots, false);
   std::vector<uint8_t> plain(kBlockSize);
 
@@ -26,7 +22,7 @@ Result<std::vector<SlotUse>> DiskImpl::slot_map() {
     format::BlockPointer pointer;
   };
   std::vector<Item> stack;
-  if (!committed_.root.is_null()) stack.push_back({height(), 0, committed_.root});
+  if (!committed.root.is_null()) stack.push_back({height(), 0, committed.root});
   while (!stack.empty()) {
     const Item it = stack.back();
     stack.pop_back();
@@ -55,7 +51,6 @@ Result<std::vector<SlotUse>> DiskImpl::slot_map() {
       stack.push_back({it.level - 1, child, p});
     }
   }
-  std::sort(map.begin(), map.end(), [](const SlotUse& a, const SlotUse& b) { return a.slot < b.slot; });
   return map;
 }
 

@@ -1,4 +1,4 @@
-// DiskImpl: the allocation bitmap and the choice of free slots (docs/DESIGN.md, "Placement").
+// ShufflePlacement: the allocation bitmap and the choice of free slots (docs/DESIGN.md, "Placement").
 //
 // A slot (data-area offset) is *allocatable* when its bitmap bit is clear and it is neither
 // quarantined (freed since the last commit), retained (kept for the previous commit) nor reserved
@@ -13,15 +13,15 @@
 
 #include <fmt/format.h>
 
-#include "vdisk/disk_impl.h"
+#include "vdisk/shuffle.h"
 
 namespace vdisk {
 
-// The placement view of a DiskImpl. Slots it takes are reserved in the disk; those not claimed
+// The placement view of a ShufflePlacement. Slots it takes are reserved in the disk; those not claimed
 // (made used) by the caller are given back when the sampler is destroyed.
 class SlotSampler final : public oram::FreeSlotOracle {
  public:
-  explicit SlotSampler(DiskImpl& disk) : disk_(disk) {}
+  explicit SlotSampler(ShufflePlacement& disk) : disk_(disk) {}
   ~SlotSampler() override {
     for (uint64_t offset : taken_) disk_.unreserve(offset);
   }
@@ -70,20 +70,20 @@ class SlotSampler final : public oram::FreeSlotOracle {
   Status error;
 
  private:
-  DiskImpl& disk_;
+  ShufflePlacement& disk_;
   std::vector<uint64_t> taken_;
 };
 
 // ---- bitmap --------------------------------------------------------------------------------
 
-Result<bool> DiskImpl::bit(uint64_t offset) {
+Result<bool> ShufflePlacement::bit(uint64_t offset) {
   auto e = load(0, geometry().capacity_blocks + offset / format::kBitsPerBitmapBlock);
   if (!e.ok()) return e.status();
   const uint64_t b = offset % format::kBitsPerBitmapBlock;
   return (((*e)->data[b / 8] >> (b % 8)) & 1) != 0;
 }
 
-Status DiskImpl::set_bit(uint64_t offset, bool value) {
+Status ShufflePlacement::set_bit(uint64_t offset, bool value) {
   auto e = load(0, geometry().capacity_blocks + offset / format::kBitsPerBitmapBlock);
   if (!e.ok()) return e.status();
   const uint64_t b = offset % format::kBitsPerBitmapBlock;
@@ -101,14 +101,14 @@ Status DiskImpl::set_bit(uint64_t offset, bool value) {
 
 // ---- allocatability ------------------------------------------------------------------------
 
-bool DiskImpl::excluded(uint64_t offset) const {
+bool ShufflePlacement::excluded(uint64_t offset) const {
   auto it = excluded_.find(offset / format::kBitsPerBitmapBlock);
   if (it == excluded_.end()) return false;
   const uint64_t bit = offset % format::kBitsPerBitmapBlock;
   return ((*it->second)[bit / 64] >> (bit % 64)) & 1;
 }
 
-void DiskImpl::set_excluded(uint64_t offset, bool value) {
+void ShufflePlacement::set_excluded(uint64_t offset, bool value) {
   const uint64_t block = offset / format::kBitsPerBitmapBlock, bit = offset % format::kBitsPerBitmapBlock;
   auto& words = excluded_[block];
   if (!words) words = std::make_unique<ExcludedWords>();
@@ -116,12 +116,12 @@ void DiskImpl::set_excluded(uint64_t offset, bool value) {
   (*words)[bit / 64] = value ? ((*words)[bit / 64] | mask) : ((*words)[bit / 64] & ~mask);
 }
 
-uint64_t DiskImpl::excluded_word(uint64_t block, uint64_t word) const {
+uint64_t ShufflePlacement::excluded_word(uint64_t block, uint64_t word) const {
   auto it = excluded_.find(block);
   return it == excluded_.end() ? 0 : (*it->second)[word];
 }
 
-Result<bool> DiskImpl::extent_allocatable(uint64_t first, uint64_t length) {
+Result<bool> ShufflePlacement::extent_allocatable(uint64_t first, uint64_t length) {
   if (length == 0 || length > 64 || first % length != 0 || first + length > geometry().data_slots) return false;
   const uint64_t block = first / format::kBitsPerBitmapBlock;
   auto e = load(0, geometry().capacity_blocks + block);
@@ -134,38 +134,38 @@ Result<bool> DiskImpl::extent_allocatable(uint64_t first, uint64_t length) {
   return (word & mask) == 0;
 }
 
-uint64_t DiskImpl::allocatable_slots() const {
+uint64_t ShufflePlacement::allocatable_slots() const {
   return available_slots() - (previous_kept_ ? retained_.size() : 0) - reserved_.size();
 }
 
-void DiskImpl::reserve(uint64_t offset) {
+void ShufflePlacement::reserve(uint64_t offset) {
   reserved_.insert(offset);
   set_excluded(offset, true);
   note_allocatable(offset, -1);
 }
 
-void DiskImpl::unreserve(uint64_t offset) {
+void ShufflePlacement::unreserve(uint64_t offset) {
   if (reserved_.erase(offset) == 0) return;
   set_excluded(offset, false);
   note_allocatable(offset, +1);
 }
 
-void DiskImpl::claim_reserved(uint64_t offset) {
+void ShufflePlacement::claim_reserved(uint64_t offset) {
   reserved_.erase(offset);
   set_excluded(offset, false);  // its bitmap bit keeps it out of the free set from now on
 }
 
-void DiskImpl::end_exclusion(uint64_t physical_slot) {
+void ShufflePlacement::end_exclusion(uint64_t physical_slot) {
   set_excluded(physical_slot - format::kDataStartSlot, false);
   note_allocatable(physical_slot - format::kDataStartSlot, +1);
 }
 
-void DiskImpl::note_allocatable(uint64_t offset, int64_t delta) {
+void ShufflePlacement::note_allocatable(uint64_t offset, int64_t delta) {
   if (free_index_) free_index_->add(offset / format::kBitsPerBitmapBlock, delta);
 }
 
 // Offsets [first, end) covered by bitmap block b (the last block covers fewer than it could).
-std::pair<uint64_t, uint64_t> DiskImpl::bitmap_block_range(uint64_t b) const {
+std::pair<uint64_t, uint64_t> ShufflePlacement::bitmap_block_range(uint64_t b) const {
   const uint64_t first = b * format::kBitsPerBitmapBlock;
   return {first, std::min(first + format::kBitsPerBitmapBlock, geometry().data_slots)};
 }
@@ -173,7 +173,7 @@ std::pair<uint64_t, uint64_t> DiskImpl::bitmap_block_range(uint64_t b) const {
 // Scans bitmap block b in slot order: counts its allocatable offsets, or (with `rank`) finds the
 // allocatable offset of that rank within the block into *at. Returns the count scanned; when
 // looking for a rank, *found says whether it was there.
-Result<uint64_t> DiskImpl::scan_allocatable(uint64_t b, std::optional<uint64_t> rank, uint64_t* at) {
+Result<uint64_t> ShufflePlacement::scan_allocatable(uint64_t b, std::optional<uint64_t> rank, uint64_t* at) {
   auto entry = load(0, geometry().capacity_blocks + b);
   if (!entry.ok()) return entry.status();
   const uint8_t* bits = (*entry)->data.data();
@@ -196,7 +196,7 @@ Result<uint64_t> DiskImpl::scan_allocatable(uint64_t b, std::optional<uint64_t> 
   return seen;
 }
 
-Status DiskImpl::build_free_index() {
+Status ShufflePlacement::build_free_index() {
   std::vector<uint64_t> counts(geometry().bitmap_blocks);
   for (uint64_t b = 0; b < counts.size(); ++b) {
     // Every bitmap block passes through the cache once; the next budget check evicts them.
@@ -213,7 +213,7 @@ Status DiskImpl::build_free_index() {
   return Status::Ok();
 }
 
-Result<uint64_t> DiskImpl::select_allocatable(uint64_t rank) {
+Result<uint64_t> ShufflePlacement::select_allocatable(uint64_t rank) {
   if (!free_index_ || free_index_->broken()) VDISK_RETURN_IF_ERROR(build_free_index());
   uint64_t block = 0, rank_in_block = 0;
   if (!free_index_->find(rank, &block, &rank_in_block))
@@ -228,7 +228,7 @@ Result<uint64_t> DiskImpl::select_allocatable(uint64_t rank) {
 
 // ---- allocation ----------------------------------------------------------------------------
 
-Status DiskImpl::allocate(uint64_t n, std::vector<uint64_t>& slots) {
+Status ShufflePlacement::allocate(uint64_t n, std::vector<uint64_t>& slots) {
   if (n > available_slots())
     return Status(ErrorCode::kNoSpace, fmt::format("no space: {} slots needed, {} free", n, available_slots()));
   // The previous commit's slots count as available (a write is never refused to keep a
@@ -258,7 +258,7 @@ Status DiskImpl::allocate(uint64_t n, std::vector<uint64_t>& slots) {
   return Status::Ok();
 }
 
-Status DiskImpl::fill_pool(uint64_t n) {
+Status ShufflePlacement::fill_pool(uint64_t n) {
   drain_pool();
   n = std::min(n, allocatable_slots());
   SlotSampler sampler(*this);
@@ -283,12 +283,12 @@ Status DiskImpl::fill_pool(uint64_t n) {
   return Status::Ok();
 }
 
-void DiskImpl::drain_pool() {
+void ShufflePlacement::drain_pool() {
   for (uint64_t offset : pool_) unreserve(offset);
   pool_.clear();
 }
 
-Status DiskImpl::sample_slots(SlotSampler& sampler, uint64_t n, std::vector<uint64_t>& offsets) {
+Status ShufflePlacement::sample_slots(SlotSampler& sampler, uint64_t n, std::vector<uint64_t>& offsets) {
   switch (oram::choose_free_slots(sampler, random_, n, offsets)) {
     case oram::PlacementResult::kOk: return Status::Ok();
     case oram::PlacementResult::kError: return sampler.error;
@@ -299,7 +299,7 @@ Status DiskImpl::sample_slots(SlotSampler& sampler, uint64_t n, std::vector<uint
   return Status(ErrorCode::kCorrupt, "allocation bitmap has fewer free slots than the superblock's count");
 }
 
-Result<std::vector<uint64_t>> DiskImpl::choose_padding_slots(uint64_t n) {
+Result<std::vector<uint64_t>> ShufflePlacement::choose_padding_slots(uint64_t n) {
   // The batch's pool first (slots drawn with it, in whole extents when the batch is large), then
   // fresh draws. Everything is given back afterwards: padding slots stay free.
   const uint64_t from_pool = std::min<uint64_t>(n, pool_.size());
@@ -315,7 +315,7 @@ Result<std::vector<uint64_t>> DiskImpl::choose_padding_slots(uint64_t n) {
   return offsets;
 }
 
-Status DiskImpl::release(uint64_t slot) {
+Status ShufflePlacement::release(uint64_t slot) {
   VDISK_RETURN_IF_ERROR(set_bit(slot - format::kDataStartSlot, false));
   --used_;
   quarantine_.insert(slot);  // not allocatable before the next commit: no index change

@@ -1,13 +1,15 @@
-// DiskImpl: the shuffle-mode Disk (internal). See include/vdisk/disk.h for the contract and
-// docs/DESIGN.md for the commit protocol. Split over disk.cpp (reads, writes, cache budget),
-// disk_commit.cpp (allocation, placement, commit), disk_open.cpp (create/open) and
-// disk_verify.cpp (verification walk).
+// ShufflePlacement: the shuffle-mode placement (internal): a copy-on-write block map and
+// allocation bitmap over free slots drawn uniformly (oram/shuffle_placement.h), under the Disk
+// lifecycle (vdisk/placement.h). See include/vdisk/disk.h for the contract and docs/DESIGN.md for
+// the commit protocol. Split over shuffle_io.cpp (reads, writes, cache budget), shuffle_alloc.cpp
+// (allocation), shuffle_commit.cpp (placement and commit), shuffle_previous.cpp (the fallback
+// commit), shuffle_verify.cpp and shuffle_slot_map.cpp (walks of the committed map), and
+// shuffle_mode.cpp (the mode's create and open).
 #pragma once
 
 #include <array>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <unordered_map>
@@ -17,51 +19,11 @@
 
 #include "oram/shuffle_placement.h"
 #include "vdisk/block_cache.h"
-#include "vdisk/disk.h"
+#include "vdisk/csprng.h"
 #include "vdisk/free_index.h"
-#include "vdisk/key_ring.h"
+#include "vdisk/placement.h"
 
 namespace vdisk {
-
-// Uniform random numbers from OpenSSL's CSPRNG, buffered. A RAND_bytes failure yields
-// std::nullopt (in every build) and is reported again by every later call until a refill succeeds.
-class CsprngSource final : public oram::RandomSource {
- public:
-  std::optional<uint64_t> uniform(uint64_t bound) override;
-
- private:
-  std::optional<uint64_t> next64();
-  std::array<uint64_t, 512> buffer_{};
-  size_t used_ = buffer_.size();
-};
-
-// Argument and state checks every Disk implementation makes (shuffle and ORAM alike).
-// kInvalidArgument unless `bytes` is a non-zero multiple of kBlockSize and the blocks from `lba`
-// lie inside `capacity`.
-Status check_disk_range(uint64_t lba, size_t bytes, uint64_t capacity);
-// kFailed (naming `failed`) once the disk has failed; kReadOnly for a write on a read-only disk.
-Status check_disk_usable(const Status& failed, bool for_write, bool read_only);
-
-// The superblock a mount uses. Of slots A and B, those that authenticate and that `plausible`
-// accepts qualify; kNewest takes the one with the higher sequence (A on a tie), kPrevious the
-// one with the lower sequence (kNotFound "no previous commit" unless both qualify with different
-// sequences). kCorrupt "no valid superblock" naming each slot's problem when neither qualifies;
-// other errors (I/O) are returned as they are. `other_*` describe the slot not chosen.
-struct ChosenSuperblock {
-  format::SuperblockContent content;
-  int slot = 0;
-  uint64_t other_sequence = 0;  // 0 when the other slot does not qualify
-  format::SuperblockContent other_content;
-  std::string other_problem;    // why it does not ("" when it does)
-};
-Result<ChosenSuperblock> choose_superblock(
-    BlockStore& store, KeyRing& keys, CommitChoice choice,
-    const std::function<bool(const format::SuperblockContent&, uint64_t slot)>& plausible);
-
-// The sequence number and slot of the next commit of a Disk opened at `current`: one above every
-// qualifying superblock (so it wins the next mount even after a kPrevious open), in the slot that
-// does not hold `current`.
-uint64_t next_commit_sequence(uint64_t current, uint64_t other_sequence);
 
 // Sealed blocks waiting to be written: sorted by slot and written as contiguous runs. Buffers
 // are reused across flushes (up to kRetainBlocks) and never zero-filled: every block handed out
@@ -82,45 +44,30 @@ class WriteBatch {
   size_t run_capacity_blocks_ = 0;
 };
 
-class SlotSampler;  // vdisk/disk_alloc.cpp
+class SlotSampler;  // vdisk/shuffle_alloc.cpp
+struct VerifyWalk;  // vdisk/shuffle_verify.cpp
 
-class DiskImpl final : public Disk {
+class ShufflePlacement final : public Placement {
  public:
-  struct Committed {
-    uint64_t sequence = 0;
-    int superblock_slot = 0;
-    format::BlockPointer root;
-    uint64_t used_slots = 0;
-    uint64_t sessions = 0;
-    uint64_t blocks_sealed = 0;
-    uint64_t commit_unix = 0;
-    // The other superblock slot at open: its sequence (0 when it does not qualify) and why not.
-    uint64_t other_sequence = 0;
-    std::string other_problem;
-  };
+  explicit ShufflePlacement(DiskContext& disk);
 
-  DiskImpl(std::unique_ptr<BlockStore> store, format::Header header, std::unique_ptr<KeyRing> keys,
-           const OpenOptions& options, const Committed& committed);
-
-  uint64_t capacity() const override { return geometry().capacity_blocks; }
   Status read(uint64_t lba, std::span<uint8_t> out) override;
   Status write(uint64_t lba, std::span<const uint8_t> data) override;
   Status trim(uint64_t lba, uint64_t count) override;
-  Status commit() override;
   bool can_absorb(uint64_t blocks) const override;
-  bool read_only() const override;
-  bool pristine() const override;
-  DiskInfo info() const override;
+  bool changed() const override { return changed_; }
+  bool modified() const override { return changed_; }
+  Result<CommitRoot> write_commit(const CommitTarget& target) override;
+  Status commit_durable() override;
   Result<format::BlockPointer> locate(uint64_t lba) override;
   Result<VerifyReport> verify(const std::function<void(uint64_t, uint64_t)>& progress) override;
-  Result<std::vector<SlotUse>> slot_map() override;  // vdisk/disk_slot_map.cpp
-  CacheStats cache_stats() const override;
+  Result<std::vector<SlotUse>> committed_slots() override;  // vdisk/shuffle_slot_map.cpp
+  void describe(DiskInfo& info) const override;
+  Disk::CacheStats cache_stats() const override;
 
-  // Writes the first superblock of a freshly formatted image (Disk::create).
-  Status write_initial_superblock();
   // Keeps the previous commit (map root `previous_root`, older than the opened one) whole: the
   // slots its bitmap marks and the opened commit's does not are not reused until the next commit
-  // is durable (or until space runs short). Called once by open() on a writable Disk. If the
+  // is durable (or until space runs short). Called once when a writable Disk is opened. If the
   // previous commit's bitmap cannot be read, nothing is kept and DiskInfo says why.
   void retain_previous(const format::BlockPointer& previous_root);
 
@@ -129,12 +76,10 @@ class DiskImpl final : public Disk {
   const format::Geometry& geometry() const { return header_.geometry; }
   uint32_t height() const { return geometry().tree_height; }
   uint64_t entries() const { return geometry().map_entries(); }
+  uint64_t capacity() const { return geometry().capacity_blocks; }
   format::BlockKind kind_of(uint32_t level, uint64_t index) const;
 
-  Status check_usable(bool for_write) const;
-  Status check_range(uint64_t lba, size_t bytes) const;
-
-  // ---- tree access (disk.cpp) ----
+  // ---- tree access (shuffle_io.cpp) ----
   // The working pointer to (level, index): from its parent node (loaded if needed) or the root.
   Result<format::BlockPointer> pointer_of(uint32_t level, uint64_t index);
   // Replaces that pointer, marking the parent dirty; returns the previous pointer.
@@ -157,7 +102,7 @@ class DiskImpl final : public Disk {
   // Evicts clean entries and spills dirty data blocks until the cache fits its budget.
   Status enforce_budget();
 
-  // ---- allocation (disk_alloc.cpp). Offsets are data-area offsets (slot - kDataStartSlot). ----
+  // ---- allocation (shuffle_alloc.cpp). Offsets are data-area offsets (slot - kDataStartSlot). ----
   Result<bool> bit(uint64_t offset);
   Status set_bit(uint64_t offset, bool value);
   // Chooses n allocatable slots uniformly (oram::choose_free_slots) and marks them used; `slots`
@@ -195,24 +140,28 @@ class DiskImpl final : public Disk {
   // blocks to place and `extra_touched` more entries whose map path changes.
   uint64_t commit_demand(uint64_t extra_data, uint64_t extra_touched) const;
 
-  // ---- placement and commit (disk_commit.cpp) ----
+  // ---- verification (shuffle_verify.cpp) ----
+  // Authenticates the block at (level, index) and records it; queues a map node's children.
+  void verify_block(VerifyWalk& walk, uint32_t level, uint64_t index, const format::BlockPointer& pointer);
+  // Cross-checks the committed allocation bitmap against the slots the walk reached.
+  void verify_bitmap(VerifyWalk& walk);
+
+  // ---- placement and commit (shuffle_commit.cpp) ----
   Status place_data(const std::vector<CacheEntry*>& entries, WriteBatch& batch);
   Status place_metadata();
   Status seal_metadata(WriteBatch& batch);
   Status pad_batch(WriteBatch& batch);  // dummy slots up to the batch's size class
-  Status commit_locked();
-  Status write_superblock(const Committed& c);  // seals, writes and syncs c's superblock
-  Status fail(Status s);  // enters the failed state, returns s
+  // The blocks of the next commit (everything dirty, and the map and bitmap above it), sealed
+  // into free slots, written and synced; the working root and used count then name them.
+  Status write_blocks();
 
-  mutable std::mutex mu_;
-  std::unique_ptr<BlockStore> store_;
-  format::Header header_;
-  std::unique_ptr<KeyRing> keys_;
-  OpenOptions options_;
-  Committed committed_;
+  DiskContext& disk_;
+  BlockStore& store_;
+  KeyRing& keys_;
+  const format::Header& header_;
+  const OpenOptions& options_;
   CsprngSource random_;
   BlockCache cache_;
-  Status failed_;  // non-OK once failed
 
   // Working state (changes since the last commit).
   format::BlockPointer root_;
@@ -234,9 +183,9 @@ class DiskImpl final : public Disk {
   void release_previous(std::string why);
   uint64_t unplaced_dirty_ = 0;             // dirty data entries (each needs a slot)
   uint64_t touched_ = 0;                    // data entries changed since the last commit (upper bound)
+  // Changes since the last commit. A session opened writable at the previous commit starts
+  // changed: it is not pristine (its first commit rewrites the superblocks).
   bool changed_ = false;
-  uint64_t sessions_ = 0;
-  uint64_t session_base_sealed_ = 0;        // blocks_sealed of the commit this session started from
 
   // Readahead state (plan_readahead).
   uint64_t read_next_ = UINT64_MAX;  // the block after the previous read
@@ -246,9 +195,9 @@ class DiskImpl final : public Disk {
   static constexpr unsigned kRecentMissBits = 12;
   std::array<uint64_t, size_t{1} << kRecentMissBits> recent_misses_{};  // lba + 1 of recent misses
 
-  CacheStats stats_;
+  Disk::CacheStats stats_;
   WriteBatch spill_batch_;   // enforce_budget()
-  WriteBatch commit_batch_;  // commit_locked()
+  WriteBatch commit_batch_;  // write_commit()
 };
 
 }  // namespace vdisk

@@ -1,45 +1,39 @@
-// OramDisk: reads, writes, trims, commit, info, verify. Creation and opening: oram_open.cpp.
-#include "vdisk/oram_disk.h"
+// OramPlacement: reads, writes, trims, commit, info, verify. Creation and opening: oram_open.cpp.
+#include "vdisk/oram_placement.h"
 
 #include <cstring>
-#include <ctime>
 
 #include <fmt/format.h>
 
 namespace vdisk {
 
-
-OramDisk::OramDisk(std::unique_ptr<BlockStore> store, format::Header header, std::unique_ptr<KeyRing> keys,
-                   const OpenOptions& options, const Committed& committed, OramState state)
-    : store_(std::move(store)),
-      header_(std::move(header)),
-      keys_(std::move(keys)),
-      options_(options),
-      committed_(committed),
+OramPlacement::OramPlacement(DiskContext& disk, OramState state, uint32_t cached_levels)
+    : disk_(disk),
+      store_(disk.store()),
+      keys_(disk.keys()),
+      header_(disk.header()),
+      options_(disk.options()),
       life_accesses_(state.accesses),
       life_evictions_(state.eviction_accesses) {
   const format::OramGeometry& g = header_.oram;
-  tree_ = std::make_unique<OramTree>(*store_, *keys_, g, options.oram_cached_levels, state.root,
-                                     std::move(state.committed));
+  tree_ = std::make_unique<OramTree>(store_, keys_, g, cached_levels, state.root, std::move(state.committed));
   oram::OramParams params;
   params.blocks = g.capacity_blocks;
   params.bucket_blocks = g.bucket_blocks;
   params.block_bytes = kBlockSize;
   params.stash_limit = g.stash_capacity;
   oram_ = std::make_unique<oram::PathOram>(params, *tree_, random_);
-  ro_capacity_ = std::max<size_t>(1, options.cache_bytes / kBlockSize);
+  ro_capacity_ = std::max<size_t>(1, options_.cache_bytes / kBlockSize);
   const size_t entries = size_t{g.tree_height + 1} * g.bucket_blocks;
   ro_path_.ids.assign(entries, oram::kEmptyId);
   ro_path_.data.assign(entries * kBlockSize, 0);
 }
 
-Status OramDisk::check_usable(bool writing) const {
-  return check_disk_usable(failed_, writing, options_.read_only);
-}
-
-Status OramDisk::access_failed(uint64_t lba) {
+Status OramPlacement::access_failed(uint64_t lba) {
   using Failure = oram::PathOram::Failure;
-  const std::string context = fmt::format("ORAM access failed; the image still holds commit {}", committed_.sequence);
+  const std::string context =
+      fmt::format("ORAM access failed; the image still holds commit {}", disk_.committed().sequence);
+  Status failure;  // puts the Disk in the failed state
   switch (oram_->failure()) {
     case Failure::kRead:
       // The path failed to read or authenticate. PathOram changed nothing but the requested
@@ -52,35 +46,32 @@ Status OramDisk::access_failed(uint64_t lba) {
       auto it = displaced_codes_.find(lba);
       return Status(it != displaced_codes_.end() ? it->second : ErrorCode::kIoError, oram_->error());
     }
-    case Failure::kRandom: failed_ = Status(ErrorCode::kInternal, oram_->error()); break;
-    case Failure::kWrite: failed_ = tree_->status(); break;
+    case Failure::kRandom: failure = Status(ErrorCode::kInternal, oram_->error()); break;
+    case Failure::kWrite: failure = tree_->status(); break;
     case Failure::kNone:  // a storage failure outside PathOram (read-only reads)
-      failed_ = !tree_->status().ok() ? tree_->status() : Status(ErrorCode::kInternal, "ORAM access failed");
+      failure = !tree_->status().ok() ? tree_->status() : Status(ErrorCode::kInternal, "ORAM access failed");
       break;
     case Failure::kInconsistent:
     case Failure::kStashOverflow:
-      failed_ = Status(ErrorCode::kCorrupt, "ORAM state is inconsistent: " + oram_->error());
+      failure = Status(ErrorCode::kCorrupt, "ORAM state is inconsistent: " + oram_->error());
       break;
   }
-  return failed_.with_context(context);
+  return disk_.fail(failure).with_context(context);
 }
 
-Status OramDisk::access(oram::PathOram::Op op, uint64_t lba, std::span<const uint8_t> in, std::span<uint8_t> out) {
+Status OramPlacement::access(oram::PathOram::Op op, uint64_t lba, std::span<const uint8_t> in, std::span<uint8_t> out) {
   changed_ = true;  // even a read moves blocks: its path is written back
   if (!oram_->access(op, lba, in, out)) return access_failed(lba);
   return Status::Ok();
 }
 
-Status OramDisk::read_only_read(uint64_t lba, std::span<uint8_t> out) {
+Status OramPlacement::read_only_read(uint64_t lba, std::span<uint8_t> out) {
   auto hit = ro_index_.find(lba);
   const uint8_t* stashed = oram_->stash_find(lba);
   if (hit != ro_index_.end() || stashed != nullptr) {
     // Already in memory: the host must still see one path, to a leaf never shown for this block.
     const auto leaf = random_.uniform(oram_->leaf_count());
-    if (!leaf) {
-      failed_ = Status(ErrorCode::kInternal, "the random source failed; nothing was read");
-      return failed_;
-    }
+    if (!leaf) return disk_.fail(Status(ErrorCode::kInternal, "the random source failed; nothing was read"));
     if (!tree_->read_path(*leaf, ro_path_)) return tree_->status();
     if (hit != ro_index_.end()) {
       std::memcpy(out.data(), hit->second->second.data(), kBlockSize);
@@ -100,10 +91,8 @@ Status OramDisk::read_only_read(uint64_t lba, std::span<uint8_t> out) {
       std::memcpy(out.data(), ro_path_.data.data() + e * kBlockSize, kBlockSize);
       found = true;
     }
-    if (!found) {
-      failed_ = Status(ErrorCode::kCorrupt, fmt::format("block {} is missing from its ORAM path", lba));
-      return failed_;
-    }
+    if (!found)
+      return disk_.fail(Status(ErrorCode::kCorrupt, fmt::format("block {} is missing from its ORAM path", lba)));
   }
   ro_blocks_.emplace_front(lba, std::vector<uint8_t>(out.begin(), out.end()));
   ro_index_[lba] = ro_blocks_.begin();
@@ -114,10 +103,7 @@ Status OramDisk::read_only_read(uint64_t lba, std::span<uint8_t> out) {
   return Status::Ok();
 }
 
-Status OramDisk::read(uint64_t lba, std::span<uint8_t> out) {
-  std::lock_guard lock(mu_);
-  VDISK_RETURN_IF_ERROR(check_usable(false));
-  VDISK_RETURN_IF_ERROR(check_disk_range(lba, out.size(), capacity()));
+Status OramPlacement::read(uint64_t lba, std::span<uint8_t> out) {
   for (uint64_t i = 0; i < out.size() / kBlockSize; ++i) {
     auto block = out.subspan(i * kBlockSize, kBlockSize);
     if (options_.read_only)
@@ -128,43 +114,25 @@ Status OramDisk::read(uint64_t lba, std::span<uint8_t> out) {
   return Status::Ok();
 }
 
-Status OramDisk::write(uint64_t lba, std::span<const uint8_t> data) {
-  std::lock_guard lock(mu_);
-  VDISK_RETURN_IF_ERROR(check_usable(true));
-  VDISK_RETURN_IF_ERROR(check_disk_range(lba, data.size(), capacity()));
+Status OramPlacement::write(uint64_t lba, std::span<const uint8_t> data) {
   written_ = true;
   for (uint64_t i = 0; i < data.size() / kBlockSize; ++i)
     VDISK_RETURN_IF_ERROR(access(oram::PathOram::Op::kWrite, lba + i, data.subspan(i * kBlockSize, kBlockSize), {}));
   return Status::Ok();
 }
 
-Status OramDisk::trim(uint64_t lba, uint64_t count) {
-  std::lock_guard lock(mu_);
-  VDISK_RETURN_IF_ERROR(check_usable(true));
-  if (count == 0) return Status::Ok();
+Status OramPlacement::trim(uint64_t lba, uint64_t count) {
   VDISK_RETURN_IF_ERROR(check_disk_range(lba, count * kBlockSize, capacity()));
   for (uint64_t i = 0; i < count; ++i) oram_->trim(lba + i);
   changed_ = written_ = true;
   return Status::Ok();
 }
 
-Status OramDisk::commit() {
-  std::lock_guard lock(mu_);
-  VDISK_RETURN_IF_ERROR(check_usable(false));
-  if (options_.read_only || !changed_) return Status::Ok();
-  Status s = commit_locked();
-  if (!s.ok()) {
-    failed_ = s;
-    return s.with_context("commit failed; the image still holds commit " + std::to_string(committed_.sequence));
-  }
-  return Status::Ok();
-}
-
-Status OramDisk::commit_locked() {
+Result<CommitRoot> OramPlacement::write_commit(const CommitTarget& target) {
   VDISK_RETURN_IF_ERROR(tree_->flush_cached());
   const format::OramGeometry& g = header_.oram;
   OramState state;
-  state.sequence = next_commit_sequence(committed_.sequence, committed_.other_sequence);
+  state.sequence = target.sequence;
   state.root = tree_->root();
   state.committed = tree_->next_committed();
   state.positions = oram_->persistent_positions();
@@ -178,57 +146,25 @@ Status OramDisk::commit_locked() {
   std::vector<uint8_t> plain = encode_oram_state(state, g);
   std::vector<uint8_t> sealed(plain.size());
   // The state goes into the area of the superblock that does not hold the last commit.
-  const int target = committed_.superblock_slot == 1 ? 2 : 1;
-  const uint64_t area_slot = g.state_area_slot(static_cast<unsigned>(target - 1));
+  const uint64_t area_slot = g.state_area_slot(static_cast<unsigned>(target.superblock_slot - 1));
   format::BlockPointer state_ptr;
   VDISK_RETURN_IF_ERROR(
-      keys_->seal_block(format::BlockKind::kOramState, 0, state.sequence, area_slot, plain, sealed, state_ptr));
+      keys_.seal_block(format::BlockKind::kOramState, 0, state.sequence, area_slot, plain, sealed, state_ptr));
   crypto::wipe(plain);
-  VDISK_RETURN_IF_ERROR(store_->write(area_slot, sealed));
-  VDISK_RETURN_IF_ERROR(store_->sync());
+  VDISK_RETURN_IF_ERROR(store_.write(area_slot, sealed));
+  VDISK_RETURN_IF_ERROR(store_.sync());
+  return CommitRoot{state_ptr, oram_->present_count()};
+}
 
-  format::SuperblockContent sb;
-  sb.sequence = state.sequence;
-  sb.root = state_ptr;
-  sb.used_slots = oram_->present_count();
-  sb.sessions = committed_.sessions;
-  sb.blocks_sealed = committed_.blocks_sealed + keys_->blocks_sealed_this_session() - session_sealed_base_;
-  sb.commit_unix = static_cast<uint64_t>(std::time(nullptr));
-  std::array<uint8_t, kBlockSize> block{};
-  VDISK_RETURN_IF_ERROR(keys_->seal_superblock(sb, static_cast<uint64_t>(target), block));
-  VDISK_RETURN_IF_ERROR(store_->write(static_cast<uint64_t>(target), block));
-  VDISK_RETURN_IF_ERROR(store_->sync());
-
+Status OramPlacement::commit_durable() {
   tree_->commit_flip();
-  session_sealed_base_ = keys_->blocks_sealed_this_session();
-  committed_.other_sequence = committed_.sequence;
-  committed_.other_problem.clear();
-  committed_.sequence = sb.sequence;
-  committed_.superblock_slot = target;
-  committed_.state = state_ptr;
-  committed_.blocks_sealed = sb.blocks_sealed;
-  committed_.commit_unix = sb.commit_unix;
   changed_ = false;
   return Status::Ok();
 }
 
-bool OramDisk::pristine() const {
-  std::lock_guard lock(mu_);
-  return committed_.sequence <= 1 && !written_;
-}
-
-DiskInfo OramDisk::info() const {
-  std::lock_guard lock(mu_);
-  DiskInfo d;
-  d.header = header_;
-  d.sequence = committed_.sequence;
-  d.superblock_slot = committed_.superblock_slot;
-  d.root = committed_.state;
-  d.sessions = committed_.sessions;
-  d.blocks_sealed = committed_.blocks_sealed;
-  d.commit_unix = committed_.commit_unix;
-  d.other_sequence = committed_.other_sequence;
-  d.other_problem = committed_.other_problem;
+void OramPlacement::describe(DiskInfo& d) const {
+  // ORAM mode reports the running session's count (shuffle mode: the last commit's).
+  d.sessions = disk_.session_count();
   d.previous_kept = false;  // accesses after a commit overwrite the copies the commit before it used
   const format::OramGeometry& g = header_.oram;
   OramInfo& o = d.oram;
@@ -246,21 +182,17 @@ DiskInfo OramDisk::info() const {
   o.slots_per_access = g.slots_per_access(tree_->cached_levels());
   o.theory_blocks_per_access = g.theory_blocks_per_access();
   d.used_slots = o.present_blocks;
-  return d;
 }
 
-Result<format::BlockPointer> OramDisk::locate(uint64_t lba) {
-  std::lock_guard lock(mu_);
+Result<format::BlockPointer> OramPlacement::locate(uint64_t lba) {
   VDISK_RETURN_IF_ERROR(check_disk_range(lba, kBlockSize, capacity()));
   return Status(ErrorCode::kInvalidArgument,
                 "ORAM mode: a block has no fixed slot; every access moves it to a new random path");
 }
 
-Result<VerifyReport> OramDisk::verify(const std::function<void(uint64_t, uint64_t)>& progress) {
-  std::lock_guard lock(mu_);
-  VDISK_RETURN_IF_ERROR(check_usable(false));
+Result<VerifyReport> OramPlacement::verify(const std::function<void(uint64_t, uint64_t)>& progress) {
   const format::OramGeometry& g = header_.oram;
-  auto state = load_state(*store_, *keys_, g, committed_);
+  auto state = load_state(store_, keys_, g, disk_.committed());
   if (!state.ok()) return state.status();
   VerifyReport report;
   std::vector<bool> seen(g.capacity_blocks, false);
@@ -279,7 +211,7 @@ Result<VerifyReport> OramDisk::verify(const std::function<void(uint64_t, uint64_
       seen[id] = true;
     }
   };
-  VDISK_RETURN_IF_ERROR(OramTree::walk_committed(*store_, *keys_, g, state->root, state->committed, visit, progress,
+  VDISK_RETURN_IF_ERROR(OramTree::walk_committed(store_, keys_, g, state->root, state->committed, visit, progress,
                                                  report.failures, buckets));
   for (uint64_t id : state->stash_ids) {
     if (seen[id]) report.failures.push_back(fmt::format("block {} is both in the stash and in the tree", id));

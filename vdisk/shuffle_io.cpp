@@ -1,10 +1,10 @@
-// DiskImpl: tree access, reads, writes, trims and the cache budget.
+// ShufflePlacement: tree access, reads, writes, trims and the cache budget.
 #include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
 
-#include "vdisk/disk_impl.h"
+#include "vdisk/shuffle.h"
 
 namespace vdisk {
 
@@ -16,29 +16,7 @@ constexpr uint64_t kSequentialSlack = 8;     // see plan_readahead
 constexpr size_t kBudgetCheckEvery = 1024;  // blocks between budget checks in long calls
 }  // namespace
 
-// ---- CsprngSource / WriteBatch -------------------------------------------------------------
-
-std::optional<uint64_t> CsprngSource::next64() {
-  if (used_ == buffer_.size()) {
-    std::span<uint8_t> bytes(reinterpret_cast<uint8_t*>(buffer_.data()), sizeof(buffer_));
-    // Fail closed: on a RAND_bytes failure no value is produced (the buffer stays marked empty,
-    // so nothing it held, old or partly written, is ever used).
-    if (!crypto::random_bytes(bytes).ok()) return std::nullopt;
-    used_ = 0;
-  }
-  return buffer_[used_++];
-}
-
-std::optional<uint64_t> CsprngSource::uniform(uint64_t bound) {
-  if (bound <= 1) return 0;
-  // Rejection sampling: unbiased.
-  const uint64_t limit = UINT64_MAX - (UINT64_MAX % bound);
-  for (;;) {
-    auto x = next64();
-    if (!x) return std::nullopt;
-    if (*x < limit) return *x % bound;
-  }
-}
+// ---- WriteBatch ----------------------------------------------------------------------------
 
 std::span<uint8_t> WriteBatch::add(uint64_t slot) {
   if (slots_.size() == capacity_blocks_) {
@@ -89,57 +67,24 @@ Status WriteBatch::flush(BlockStore& store) {
 
 // ---- construction / state ------------------------------------------------------------------
 
-DiskImpl::DiskImpl(std::unique_ptr<BlockStore> store, format::Header header, std::unique_ptr<KeyRing> keys,
-                   const OpenOptions& options, const Committed& committed)
-    : store_(std::move(store)),
-      header_(std::move(header)),
-      keys_(std::move(keys)),
-      options_(options),
-      committed_(committed),
-      root_(committed.root),
-      used_(committed.used_slots),
-      changed_(!options.read_only && options.commit == CommitChoice::kPrevious),  // the next commit makes it newest
-      sessions_(committed.sessions + (options.read_only ? 0 : 1)),
-      session_base_sealed_(committed.blocks_sealed) {}
+ShufflePlacement::ShufflePlacement(DiskContext& disk)
+    : disk_(disk),
+      store_(disk.store()),
+      keys_(disk.keys()),
+      header_(disk.header()),
+      options_(disk.options()),
+      root_(disk.committed().root),
+      used_(disk.committed().used_slots),
+      changed_(!options_.read_only && options_.commit == CommitChoice::kPrevious) {}
 
-format::BlockKind DiskImpl::kind_of(uint32_t level, uint64_t index) const {
+format::BlockKind ShufflePlacement::kind_of(uint32_t level, uint64_t index) const {
   if (level > 0) return format::BlockKind::kMapNode;
   return index < geometry().capacity_blocks ? format::BlockKind::kData : format::BlockKind::kBitmap;
 }
 
-Status check_disk_usable(const Status& failed, bool for_write, bool read_only) {
-  if (!failed.ok())
-    return Status(ErrorCode::kFailed, "disk is in the failed state after an earlier error (" + failed.message() +
-                                          "); reopen the image to continue from its last commit");
-  if (for_write && read_only) return Status(ErrorCode::kReadOnly, "disk is open read-only");
-  return Status::Ok();
-}
-
-Status check_disk_range(uint64_t lba, size_t bytes, uint64_t capacity) {
-  if (bytes == 0 || bytes % kBlockSize != 0)
-    return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("buffer of {} bytes is not a non-zero multiple of the 4096-byte block size", bytes));
-  const uint64_t count = bytes / kBlockSize;
-  if (lba >= capacity || count > capacity - lba)
-    return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("blocks [{}, {}) are outside the disk's {} blocks", lba, lba + count, capacity));
-  return Status::Ok();
-}
-
-Status DiskImpl::check_usable(bool for_write) const {
-  return check_disk_usable(failed_, for_write, options_.read_only);
-}
-
-Status DiskImpl::check_range(uint64_t lba, size_t bytes) const { return check_disk_range(lba, bytes, capacity()); }
-
-Status DiskImpl::fail(Status s) {
-  if (failed_.ok()) failed_ = s;
-  return s;
-}
-
 // ---- tree access ---------------------------------------------------------------------------
 
-Status DiskImpl::check_pointer(const format::BlockPointer& p, uint32_t level, uint64_t index) const {
+Status ShufflePlacement::check_pointer(const format::BlockPointer& p, uint32_t level, uint64_t index) const {
   if (p.is_null()) return Status::Ok();
   if (p.slot < format::kDataStartSlot || p.slot >= geometry().total_slots)
     return Status(ErrorCode::kCorrupt, fmt::format("pointer to level {} index {} names slot {} outside the data area",
@@ -147,7 +92,7 @@ Status DiskImpl::check_pointer(const format::BlockPointer& p, uint32_t level, ui
   return Status::Ok();
 }
 
-Result<format::BlockPointer> DiskImpl::pointer_of(uint32_t level, uint64_t index) {
+Result<format::BlockPointer> ShufflePlacement::pointer_of(uint32_t level, uint64_t index) {
   if (level == height()) return root_;
   auto parent = load(level + 1, index / format::kMapFanout);
   if (!parent.ok()) return parent.status();
@@ -158,7 +103,7 @@ Result<format::BlockPointer> DiskImpl::pointer_of(uint32_t level, uint64_t index
   return p;
 }
 
-Result<format::BlockPointer> DiskImpl::replace_pointer(uint32_t level, uint64_t index, const format::BlockPointer& p) {
+Result<format::BlockPointer> ShufflePlacement::replace_pointer(uint32_t level, uint64_t index, const format::BlockPointer& p) {
   format::BlockPointer old;
   if (level == height()) {
     old = root_;
@@ -176,13 +121,13 @@ Result<format::BlockPointer> DiskImpl::replace_pointer(uint32_t level, uint64_t 
   return old;
 }
 
-Status DiskImpl::read_and_open(uint32_t level, uint64_t index, const format::BlockPointer& p, std::span<uint8_t> out) {
+Status ShufflePlacement::read_and_open(uint32_t level, uint64_t index, const format::BlockPointer& p, std::span<uint8_t> out) {
   std::array<uint8_t, kBlockSize> cipher;
-  VDISK_RETURN_IF_ERROR(store_->read(p.slot, cipher));
-  return keys_->open_block(kind_of(level, index), level, index, p, cipher, out);
+  VDISK_RETURN_IF_ERROR(store_.read(p.slot, cipher));
+  return keys_.open_block(kind_of(level, index), level, index, p, cipher, out);
 }
 
-Result<CacheEntry*> DiskImpl::load(uint32_t level, uint64_t index) {
+Result<CacheEntry*> ShufflePlacement::load(uint32_t level, uint64_t index) {
   if (CacheEntry* e = cache_.find(level, index)) {
     ++stats_.hits;
     return e;
@@ -217,7 +162,7 @@ void for_each_read_run(size_t n, SlotOf slot_of, F f) {
   }
 }
 
-bool DiskImpl::admit_to_cache(uint64_t lba) {
+bool ShufflePlacement::admit_to_cache(uint64_t lba) {
   // Second-chance admission: a block read once at random is not worth a cache entry (decrypting
   // it again costs less than the churn of caching every random miss and evicting map nodes for
   // it); a block missed again while its lba is still remembered is.
@@ -228,7 +173,7 @@ bool DiskImpl::admit_to_cache(uint64_t lba) {
   return false;
 }
 
-void DiskImpl::hint_readahead(BlockRange next) {
+void ShufflePlacement::hint_readahead(BlockRange next) {
   std::vector<uint64_t> slots;
   for (uint64_t b = next.first; b < next.end; ++b) {
     if (cache_.find(0, b) != nullptr) continue;
@@ -238,10 +183,10 @@ void DiskImpl::hint_readahead(BlockRange next) {
   }
   std::sort(slots.begin(), slots.end());
   for_each_read_run(slots.size(), [&](size_t k) { return slots[k]; },
-                    [&](size_t, size_t, uint64_t first, uint64_t span) { store_->prefetch(first, span); });
+                    [&](size_t, size_t, uint64_t first, uint64_t span) { store_.prefetch(first, span); });
 }
 
-DiskImpl::BlockRange DiskImpl::plan_readahead(uint64_t lba, uint64_t count) {
+ShufflePlacement::BlockRange ShufflePlacement::plan_readahead(uint64_t lba, uint64_t count) {
   const uint64_t end = lba + count;
   // A read continues the previous one when it starts at, or a few blocks after, its end (the
   // filesystem interleaves an occasional block-tree node with a file's data).
@@ -262,10 +207,7 @@ DiskImpl::BlockRange DiskImpl::plan_readahead(uint64_t lba, uint64_t count) {
   return r.first < r.end ? r : BlockRange{};
 }
 
-Status DiskImpl::read(uint64_t lba, std::span<uint8_t> out) {
-  std::lock_guard lock(mu_);
-  VDISK_RETURN_IF_ERROR(check_usable(false));
-  VDISK_RETURN_IF_ERROR(check_range(lba, out.size()));
+Status ShufflePlacement::read(uint64_t lba, std::span<uint8_t> out) {
   const uint64_t count = out.size() / kBlockSize;
   // A sequential stream: have the store read the slots of the next window ahead (into the host's
   // page cache) while this request is decrypted. Streamed blocks are not cached (admit_to_cache).
@@ -305,11 +247,11 @@ Status DiskImpl::read(uint64_t lba, std::span<uint8_t> out) {
       if (!status.ok()) return;
       if (read_run_.size() < span * kBlockSize) read_run_.resize(span * kBlockSize);
       std::span<uint8_t> run(read_run_.data(), span * kBlockSize);
-      status = store_->read(first_slot, run);
+      status = store_.read(first_slot, run);
       for (size_t k = i; k < j && status.ok(); ++k) {
         const Fetch& f = fetches[k];
         auto cipher = std::span<const uint8_t>(run).subspan((f.pointer.slot - first_slot) * kBlockSize, kBlockSize);
-        status = keys_->open_block(format::BlockKind::kData, 0, f.lba, f.pointer, cipher, {f.dst, kBlockSize});
+        status = keys_.open_block(format::BlockKind::kData, 0, f.lba, f.pointer, cipher, {f.dst, kBlockSize});
         if (status.ok() && admit_to_cache(f.lba)) std::memcpy(cache_.insert(0, f.lba)->data.data(), f.dst, kBlockSize);
       }
     });
@@ -321,11 +263,11 @@ Status DiskImpl::read(uint64_t lba, std::span<uint8_t> out) {
 
 // ---- writes and trims ----------------------------------------------------------------------
 
-uint64_t DiskImpl::available_slots() const {
+uint64_t ShufflePlacement::available_slots() const {
   return geometry().data_slots - used_ - quarantine_.size();
 }
 
-uint64_t DiskImpl::commit_demand(uint64_t extra_data, uint64_t extra_touched) const {
+uint64_t ShufflePlacement::commit_demand(uint64_t extra_data, uint64_t extra_touched) const {
   // Every touched entry (and every bitmap block) may dirty one node per map level.
   const uint64_t touched = touched_ + extra_touched + geometry().bitmap_blocks;
   uint64_t meta = geometry().bitmap_blocks;
@@ -334,22 +276,11 @@ uint64_t DiskImpl::commit_demand(uint64_t extra_data, uint64_t extra_touched) co
   return unplaced_dirty_ + extra_data + meta;
 }
 
-bool DiskImpl::can_absorb(uint64_t blocks) const {
-  std::lock_guard lock(mu_);
+bool ShufflePlacement::can_absorb(uint64_t blocks) const {
   return commit_demand(blocks, blocks) <= available_slots();
 }
 
-bool DiskImpl::read_only() const { return options_.read_only || store_->read_only(); }
-
-bool DiskImpl::pristine() const {
-  std::lock_guard lock(mu_);
-  return committed_.sequence == 1 && !changed_;
-}
-
-Status DiskImpl::write(uint64_t lba, std::span<const uint8_t> data) {
-  std::lock_guard lock(mu_);
-  VDISK_RETURN_IF_ERROR(check_usable(true));
-  VDISK_RETURN_IF_ERROR(check_range(lba, data.size()));
+Status ShufflePlacement::write(uint64_t lba, std::span<const uint8_t> data) {
   const uint64_t count = data.size() / kBlockSize;
   // Admission: count the blocks that are not already dirty in the cache.
   uint64_t fresh = 0;
@@ -377,10 +308,7 @@ Status DiskImpl::write(uint64_t lba, std::span<const uint8_t> data) {
   return enforce_budget();
 }
 
-Status DiskImpl::trim(uint64_t lba, uint64_t count) {
-  std::lock_guard lock(mu_);
-  VDISK_RETURN_IF_ERROR(check_usable(true));
-  if (count == 0) return Status::Ok();
+Status ShufflePlacement::trim(uint64_t lba, uint64_t count) {
   if (lba >= capacity() || count > capacity() - lba)
     return Status(ErrorCode::kInvalidArgument,
                   fmt::format("trim of blocks [{}, {}) is outside the disk's {} blocks", lba, lba + count, capacity()));
@@ -411,7 +339,7 @@ Status DiskImpl::trim(uint64_t lba, uint64_t count) {
 
 // ---- cache budget --------------------------------------------------------------------------
 
-Status DiskImpl::enforce_budget() {
+Status ShufflePlacement::enforce_budget() {
   while (cache_.resident_bytes() > options_.cache_bytes) {
     const size_t excess = cache_.resident_bytes() - options_.cache_bytes;
     std::vector<CacheEntry*> clean, spill;
@@ -435,8 +363,8 @@ Status DiskImpl::enforce_budget() {
       if (s.ok()) s = place_data(spill, spill_batch_);
       if (s.ok()) s = pad_batch(spill_batch_);
       drain_pool();
-      if (s.ok()) s = spill_batch_.flush(*store_);
-      if (!s.ok()) return fail(s.with_context("spilling dirty blocks"));
+      if (s.ok()) s = spill_batch_.flush(store_);
+      if (!s.ok()) return disk_.fail(s.with_context("spilling dirty blocks"));
       stats_.spilled_blocks += spill.size();
       for (CacheEntry* e : spill) cache_.erase(e);
     }
@@ -446,37 +374,22 @@ Status DiskImpl::enforce_budget() {
 
 // ---- info ----------------------------------------------------------------------------------
 
-DiskInfo DiskImpl::info() const {
-  std::lock_guard lock(mu_);
-  DiskInfo d;
-  d.header = header_;
-  d.sequence = committed_.sequence;
-  d.superblock_slot = committed_.superblock_slot;
-  d.root = committed_.root;
-  d.used_slots = committed_.used_slots;
-  d.free_slots = geometry().data_slots - committed_.used_slots;
-  d.sessions = committed_.sessions;
-  d.blocks_sealed = committed_.blocks_sealed;
-  d.commit_unix = committed_.commit_unix;
-  d.other_sequence = committed_.other_sequence;
-  d.other_problem = committed_.other_problem;
+void ShufflePlacement::describe(DiskInfo& d) const {
+  d.free_slots = geometry().data_slots - disk_.committed().used_slots;
   d.previous_kept = previous_kept_;
   d.previous_problem = previous_problem_;
-  return d;
 }
 
-Result<format::BlockPointer> DiskImpl::locate(uint64_t lba) {
-  std::lock_guard lock(mu_);
-  VDISK_RETURN_IF_ERROR(check_usable(false));
+Result<format::BlockPointer> ShufflePlacement::locate(uint64_t lba) {
+  VDISK_RETURN_IF_ERROR(disk_.check_usable(false));
   if (lba >= capacity()) return Status(ErrorCode::kInvalidArgument, fmt::format("block {} is outside the disk", lba));
   auto p = pointer_of(0, lba);
   VDISK_RETURN_IF_ERROR(enforce_budget());
   return p;
 }
 
-Disk::CacheStats DiskImpl::cache_stats() const {
-  std::lock_guard lock(mu_);
-  CacheStats s = stats_;
+Disk::CacheStats ShufflePlacement::cache_stats() const {
+  Disk::CacheStats s = stats_;
   s.resident_bytes = cache_.resident_bytes();
   return s;
 }

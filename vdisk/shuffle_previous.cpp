@@ -1,4 +1,4 @@
-// DiskImpl: keeping the previous commit whole as a fallback (docs/DESIGN.md, "The fallback
+// ShufflePlacement: keeping the previous commit whole as a fallback (docs/DESIGN.md, "The fallback
 // commit"). A commit never overwrites the commit before it (its freed slots are quarantined until
 // it is durable); in addition, the slots that commit n-1 used and commit n released stay unused
 // until commit n+1 is durable, so the older superblock always names a whole, authentic tree that
@@ -8,11 +8,11 @@
 
 #include <fmt/format.h>
 
-#include "vdisk/disk_impl.h"
+#include "vdisk/shuffle.h"
 
 namespace vdisk {
 
-void DiskImpl::release_previous(std::string why) {
+void ShufflePlacement::release_previous(std::string why) {
   if (previous_kept_)
     for (uint64_t slot : retained_) end_exclusion(slot);
   retained_.clear();
@@ -21,8 +21,7 @@ void DiskImpl::release_previous(std::string why) {
   previous_problem_ = std::move(why);
 }
 
-void DiskImpl::retain_previous(const format::BlockPointer& previous_root) {
-  std::lock_guard lock(mu_);
+void ShufflePlacement::retain_previous(const format::BlockPointer& previous_root) {
   free_index_.reset();  // allocatability changes wholesale: rebuilt when next needed
   const format::Geometry& g = geometry();
   std::vector<uint64_t> retained;
