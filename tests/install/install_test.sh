@@ -139,6 +139,13 @@ if [[ "$MAN" == 1 ]]; then
   run env LC_ALL=C.UTF-8 MANWIDTH=200 man -l "$MAN1/vdisk-fsck.1.gz"
   expect_line " +7 +fsck only: problems found, but only harmless ones .*"
   expect_line " +--repair"
+  run env LC_ALL=C.UTF-8 MANWIDTH=200 man -l "$MAN1/vdisk-mount.1.gz"
+  for section in DURABILITY UNMOUNTING "READ-ONLY MOUNTS" ERRORS; do expect_line "$section"; done
+  expect_line ' +\$ vdisk-mount disk\.img /mnt/vdisk --key-file disk\.key'
+  # vdisk(1): the first example of each subcommand.
+  run env LC_ALL=C.UTF-8 MANWIDTH=200 man -l "$MAN1/vdisk.1.gz"
+  expect_line ' +\$ vdisk fsck disk\.img --key-file disk\.key'
+  expect_line ' +\$ vdisk put disk\.img notes\.txt /docs/ --key-file disk\.key'
   run env MANPATH="$PREFIX/share/man" man -w vdisk-mount
   expect_exact "$MAN1/vdisk-mount.1.gz"
 fi
