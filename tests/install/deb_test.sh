@@ -12,10 +12,11 @@
 # Everything lives in one temporary directory.
 # Run as: bash deb_test.sh BUILDDIR SRCDIR VERSION CC CXX MAN
 set -euo pipefail
-BUILD=${1:?usage: bash deb_test.sh BUILDDIR SRCDIR VERSION CC CXX MAN}
-source "${2:?}/tests/cli/lib.sh"
+BUILD=$(cd "${1:?usage: bash deb_test.sh BUILDDIR SRCDIR VERSION CC CXX MAN}" && pwd)
+SRC=$(cd "${2:?}" && pwd)
+source "$SRC/tests/cli/lib.sh"
 VERSION=${3:?} CC=${4:?} MAN=${6:?}
-cli_setup "$BUILD/tools" "$2"
+cli_setup "$BUILD/tools" "$SRC"
 ARCH=$(dpkg --print-architecture)
 
 run cpack --config "$BUILD/CPackConfig.cmake" -G DEB -B "$WORK/pkg"

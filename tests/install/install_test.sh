@@ -14,10 +14,11 @@
 # Only the examples are compiled (no ccache needed); everything lives in one temporary directory.
 # Run as: bash install_test.sh BUILDDIR SRCDIR VERSION CC CXX MAN(1: man pages expected)
 set -euo pipefail
-BUILD=${1:?usage: bash install_test.sh BUILDDIR SRCDIR VERSION CC CXX MAN}
-source "${2:?}/tests/cli/lib.sh"
+BUILD=$(cd "${1:?usage: bash install_test.sh BUILDDIR SRCDIR VERSION CC CXX MAN}" && pwd)
+SRC=$(cd "${2:?}" && pwd)
+source "$SRC/tests/cli/lib.sh"
 VERSION=${3:?} CC=${4:?} CXX=${5:?} MAN=${6:?}
-cli_setup "$BUILD/tools" "$2"
+cli_setup "$BUILD/tools" "$SRC"
 
 PREFIX="$WORK/prefix"
 run cmake --install "$BUILD" --prefix "$PREFIX"
