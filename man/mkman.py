@@ -17,7 +17,8 @@ tools print (CLI11 plus tools/common/help_text.cpp) onto help2man's conventions:
   - "Positionals:" moves into OPTIONS as "Arguments:";
   - a tool with subcommands and no examples (vdisk) gets the first example of each subcommand.
 NAME's one line is the tool's first line of --help (the line `vdisk --help` lists, for a
-subcommand). SEE ALSO names the other pages. Nothing of a page is written here by hand.
+subcommand). SEE ALSO names the related pages and docs/CLI.md, the full manual: that pointer is
+the only text of a page written here.
 The date is SOURCE_DATE_EPOCH's when set (reproducible builds), else today's.
 """
 import gzip
@@ -52,7 +53,7 @@ def blocks_of(text):
 
 
 def dedent(lines):
-    width = min(len(l) - len(l.lstrip()) for l in lines)
+    width = min(indent_of(l) for l in lines)
     return [l[width:] for l in lines]
 
 
