@@ -6,10 +6,12 @@ set -euo pipefail
 # vdisk-mount (tools/vdisk_mount.cpp); sqlite3, git, tar, diffutils: the programs its tests run on a mount.
 # clang-14 with libclang-rt-14-dev (the ASan, UBSan and TSan runtimes and libFuzzer's
 # libclang_rt.fuzzer), llvm-14 (llvm-symbolizer, for sanitizer stack traces): scripts/test.sh and
-# scripts/fuzz.sh.
+# scripts/fuzz.sh. help2man: the man pages (man/mkman.py); man-db, groff-base: rendering them in
+# tests/install/install_test.sh; pkg-config: vdisk.pc there; dpkg-dev (dpkg-shlibdeps) and file:
+# cpack's .deb packages (cmake/VdiskPackaging.cmake, tests/install/deb_test.sh).
 PKGS=(build-essential cmake ninja-build pkg-config libssl-dev liblz4-dev libcli11-dev libfmt-dev catch2
       clang-14 libclang-rt-14-dev llvm-14 python3 util-linux gocryptfs fuse3 libfuse3-dev
-      sqlite3 git tar diffutils)
+      sqlite3 git tar diffutils help2man man-db groff-base dpkg-dev file)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
