@@ -494,7 +494,9 @@ int main(int argc, char** argv) {
                  "with one keyslot for KEY.",
                  kTool};
     app.get_formatter()->column_width(34);
-    app.add_option("IMAGE", args.image, "Image file to create")->required()->type_name("");
+    app.add_option("IMAGE", args.image, "Image file to create (a path, or a store URL: file:PATH)")
+        ->required()
+        ->type_name("");
     auto* capacity = app.add_option("--capacity", args.capacity, "What the disk holds (rounded up to 4 KiB blocks)")
                          ->type_name("SIZE")
                          ->group("Size (one of)");

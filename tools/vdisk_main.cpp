@@ -72,7 +72,9 @@ Subcommand add_info(CLI::App& parent, InfoArgs& args) {
       "Print the public header of IMAGE without a key: format version, image id, mode, sizes,\n"
       "geometry, creation time and keyslots. Takes no lock, so it works while the image is in use.\n"
       "The header is NOT authenticated until the image is unlocked (see `vdisk inspect`).");
-  app->add_option("IMAGE", args.image, "Image file")->required()->type_name("");
+  app->add_option("IMAGE", args.image, "Image file (a path, or a store URL: file:PATH)")
+      ->required()
+      ->type_name("");
   app->add_flag("--json", args.json, "Print one JSON object on stdout");
   app->footer(subcommand_footer(details, "  vdisk info disk.img\n  vdisk info disk.img --json\n", false));
   return {app, [&args](const Reporter& reporter) -> int {
@@ -289,7 +291,9 @@ Subcommand add_inspect(CLI::App& parent, InspectArgs& args) {
       "bitmap; each failing block is listed and the exit code is 3. Nothing is ever written.\n"
       "(ORAM: it reads the client state and the whole tree in a fixed order, never one block's\n"
       "path, so the host learns nothing it could link to other sessions.)");
-  app->add_option("IMAGE", args.image, "Image file")->required()->type_name("");
+  app->add_option("IMAGE", args.image, "Image file (a path, or a store URL: file:PATH)")
+      ->required()
+      ->type_name("");
   app->add_flag("--json", args.json, "Print one JSON object on stdout");
   app->add_flag("--verify", args.verify, "Authenticate every reachable block (reads the whole used part)");
   add_key_options(*app, args.key);

@@ -377,7 +377,9 @@ int main(int argc, char** argv) {
     MountArgs args;
     CLI::App app{description(), kTool};
     app.get_formatter()->column_width(36);
-    app.add_option("IMAGE", args.image, "Image file (made by vdisk-create)")->required()->type_name("");
+    app.add_option("IMAGE", args.image, "Image file made by vdisk-create (a path, or a store URL: file:PATH)")
+        ->required()
+        ->type_name("");
     app.add_option("MOUNTPOINT", args.mountpoint, "An existing directory to mount on")->required()->type_name("");
     app.add_option("--tmp-size", args.tmp_size,
                    "Also mount an in-memory filesystem of SIZE at /tmp (never written to the image; gone at unmount)")

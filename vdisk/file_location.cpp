@@ -86,7 +86,7 @@ Result<std::unique_ptr<StoreLocation>> parse_file_url(std::string_view url, std:
 StoreScheme file_store_scheme() {
   StoreScheme s;
   s.names = {"file"};
-  s.forms = "file:PATH, file:///ABSOLUTE/PATH or a bare PATH (a local file)";
+  s.forms = "a local file: file:PATH, file:///ABSOLUTE/PATH or a bare PATH";
   s.parse = parse_file_url;
   return s;
 }
