@@ -214,8 +214,8 @@ vdisk::Result<uint64_t> capacity_blocks(const vd_mount_options& o) {
   if (o.first_boot == 0 || o.create_if_absent == 0) return uint64_t{0};
   auto location = vdisk::locate_store(o.image_path);
   if (!location.ok()) return location.status();
-  auto state = (*location)->state();
-  if (state.ok() && *state == vdisk::StoreState::kPresent) return uint64_t{0};
+  auto state = (*location)->state();  // mount() reports a failure of this itself
+  if (!state.ok() || *state == vdisk::StoreState::kPresent) return uint64_t{0};
   return vdisk::Status(vdisk::ErrorCode::kInvalidArgument,
                        "image " + (*location)->name() + ": capacity " + std::to_string(o.capacity_bytes) +
                            " is not a positive multiple of 4096 bytes");
@@ -264,7 +264,6 @@ vdisk::Result<vdisk::MountOptions> to_mount_options(const vd_mount_options& o) {
     m.image = o.image_path;
     VDISK_ASSIGN_OR_RETURN(m.key, read_key(o));
   }
-  m.fs.persistent = persistent;
   m.fs.tmp_bytes = o.tmp_bytes;
   m.fs.commit_interval_ms = o.commit_interval_ms;
   m.fs.read_only = o.read_only != 0;

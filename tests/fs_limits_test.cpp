@@ -601,8 +601,7 @@ TEST_CASE("/tmp hides a /tmp directory of the image, which reappears without it"
 
 TEST_CASE("with only /tmp enabled the memory filesystem is at / and capped", "[fs-limits][tmp][no-disk]") {
   constexpr uint64_t kTmp = uint64_t{1} << 20;
-  MountOptions o;
-  o.fs.persistent = false;
+  MountOptions o;  // no image: the memory filesystem alone
   o.fs.tmp_bytes = kTmp;
   auto fs = mount_ok(o);
   CHECK(fs->disk() == nullptr);
@@ -620,8 +619,7 @@ TEST_CASE("with only /tmp enabled the memory filesystem is at / and capped", "[f
 }
 
 TEST_CASE("a memory-only mount without a /tmp size is refused", "[fs-limits][tmp][no-disk]") {
-  MountOptions o;
-  o.fs.persistent = false;
+  MountOptions o;  // no image
   o.fs.tmp_bytes = 0;
   auto fs = vdisk::mount(o);
   REQUIRE_FALSE(fs.ok());

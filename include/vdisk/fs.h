@@ -126,7 +126,6 @@ struct BootPolicy {
 
 struct FsOptions {
   uint64_t tmp_bytes = 0;         // size cap of the in-memory /tmp; 0: no /tmp
-  bool persistent = true;         // false: no image, the memory filesystem alone at "/"
   Clock clock;                    // empty: system_clock_now
   uint32_t commit_interval_ms = 0;  // 0: commit only on fsync/sync/unmount (and when space forces it)
   uint32_t default_uid = 0;       // owner of files created through this mount

@@ -6,11 +6,9 @@
 
 namespace vdisk::tools {
 
-Result<std::unique_ptr<StoreLocation>> locate_image(const std::string& image) { return locate_store(image); }
-
 Result<ImageStore> open_image_store(const std::string& image, ImageAccess access, std::string_view oram_writer_note) {
   ImageStore opened;
-  VDISK_ASSIGN_OR_RETURN(opened.location, locate_image(image));
+  VDISK_ASSIGN_OR_RETURN(opened.location, locate_store(image));
   const std::string& name = opened.name();
   auto mode = image_open_mode(*opened.location, access);
   if (!mode.ok()) return with_path(mode.status(), name);
@@ -42,7 +40,7 @@ Result<std::unique_ptr<Disk>> unlock_image(const OpenedImage& image, std::unique
 }
 
 Result<format::Header> read_image_header(const std::string& image) {
-  VDISK_ASSIGN_OR_RETURN(auto location, locate_image(image));
+  VDISK_ASSIGN_OR_RETURN(auto location, locate_store(image));
   auto store = location->open(OpenMode::kNoLock);
   if (!store.ok()) return with_path(store.status(), location->name());
   auto header = read_public_header(**store);

@@ -34,11 +34,8 @@ struct OpenedImage : ImageStore {
   KeyMaterial key;
 };
 
-// Resolves IMAGE (locate_store). kInvalidArgument naming the URL and the problem.
-Result<std::unique_ptr<StoreLocation>> locate_image(const std::string& image);
-
-// Opens IMAGE's store for `access` (image_open_mode: kRead reads the header first to learn the
-// mode). When a kRead open of an ORAM image (opened for writing) fails, `oram_writer_note` is
+// Resolves IMAGE (locate_store: kInvalidArgument naming the URL and the problem) and opens its
+// store for `access` (image_open_mode: kRead reads the header first to learn the mode). When a kRead open of an ORAM image (opened for writing) fails, `oram_writer_note` is
 // appended to the message (what --linkable-reads would change), if given.
 Result<ImageStore> open_image_store(const std::string& image, ImageAccess access,
                                     std::string_view oram_writer_note = {});
