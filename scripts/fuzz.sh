@@ -4,7 +4,9 @@
 # out-of-memory, and prints where the failing input was saved (fuzz/README.md: how to minimize it
 # and turn it into a regression test). The tree is not modified.
 #   scripts/fuzz.sh [SECONDS] [NAME...]     NAME: header disk_meta fs_decode fs_ops oram
-# Environment: VDISK_FUZZ_OUT=DIR keeps the run directories (corpora, logs, crash inputs) there
+# Environment: VDISK_FUZZ_BUILD=DIR uses the fuzz targets of an existing build configured with
+# VDISK_FUZZ=ON (scripts/build.sh sanitize's build-asan/: scripts/test.sh) instead of build-fuzz/.
+# VDISK_FUZZ_OUT=DIR keeps the run directories (corpora, logs, crash inputs) there
 # instead of a temporary directory that is removed on success.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,11 +17,17 @@ names=("$@")
 case "$seconds" in '' | *[!0-9]* | 0) echo "usage: $0 [SECONDS >= 1] [NAME...]" >&2; exit 2 ;; esac
 
 start=$(date +%s)
-cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
-  -DCMAKE_C_COMPILER=clang-14 -DVDISK_FUZZ=ON -DVDISK_BUILD_TESTS=OFF -DVDISK_WERROR=ON >/dev/null
+build="${VDISK_FUZZ_BUILD:-build-fuzz}"
+if [ -z "${VDISK_FUZZ_BUILD:-}" ]; then
+  cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
+    -DCMAKE_C_COMPILER=clang-14 -DVDISK_FUZZ=ON -DVDISK_BUILD_TESTS=OFF -DVDISK_WERROR=ON >/dev/null
+elif ! grep -q '^VDISK_FUZZ:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
+  echo "fuzz: $build is not configured with VDISK_FUZZ=ON (scripts/build.sh sanitize does that)" >&2
+  exit 2
+fi
 targets=()
 for n in "${names[@]}"; do targets+=("fuzz_$n"); done
-cmake --build build-fuzz --parallel "$(nproc)" --target "${targets[@]}"
+cmake --build "$build" --parallel "$(nproc)" --target "${targets[@]}"
 echo "fuzz: build took $(($(date +%s) - start)) s"
 
 out="${VDISK_FUZZ_OUT:-}"
@@ -39,7 +47,7 @@ run_one() {
   local dict=()
   [ -f "fuzz/$name.dict" ] && dict=(-dict="$PWD/fuzz/$name.dict")
   (cd "$dir" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    "$OLDPWD/build-fuzz/fuzz/fuzz_$name" corpus "${dict[@]}" -max_total_time="$seconds" -timeout=20 \
+    "$OLDPWD/$build/fuzz/fuzz_$name" corpus "${dict[@]}" -max_total_time="$seconds" -timeout=20 \
     -rss_limit_mb=2048 -malloc_limit_mb=1024 -max_len=16384 -print_final_stats=1 -artifact_prefix="$dir/" \
     >"$dir/log" 2>&1)
 }

@@ -8,23 +8,57 @@
 # only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each stage is timed; the summary is printed at the end, also when a stage fails.
+stage_names=()
+stage_secs=()
+stage_current=""
+stage_started=0
+run_started=$(date +%s)
+stage() {
+  stage_end
+  stage_current="$1"
+  stage_started=$(date +%s)
+  echo "== $1 =="
+}
+stage_end() {
+  [ -n "$stage_current" ] || return 0
+  stage_names+=("$stage_current")
+  stage_secs+=("$(($(date +%s) - stage_started))")
+  stage_current=""
+}
+summary() {
+  local rc=$?
+  stage_end
+  echo "== time per stage =="
+  local i
+  for i in "${!stage_names[@]}"; do
+    printf '%6d s  %s\n' "${stage_secs[$i]}" "${stage_names[$i]}"
+  done
+  printf '%6d s  total (%s)\n' "$(($(date +%s) - run_started))" "$([ $rc -eq 0 ] && echo passed || echo "FAILED, exit $rc")"
+}
+trap summary EXIT
+
+stage "install dependencies"
 scripts/install-deps.sh
+stage "build: release (g++ 12)"
 scripts/build.sh release
-echo "== tests (g++ release build) =="
+stage "tests: release"
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 if [ "${VDISK_QUICK:-0}" != 1 ]; then
+  stage "build: ASan+UBSan, with the libFuzzer targets (clang 14)"
   scripts/build.sh sanitize
-  echo "== tests (clang ASan+UBSan build) =="
+  stage "tests: ASan+UBSan"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j "$(nproc)"
+  stage "build: ThreadSanitizer (clang 14)"
   scripts/build.sh tsan
-  echo "== concurrency tests (clang ThreadSanitizer build) =="
+  stage "tests: concurrency under ThreadSanitizer"
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     ctest --test-dir build-tsan --output-on-failure -j "$(nproc)" \
       -R '^(oram\.)?(concurrency: |many threads use one mount|c api: calls from several threads)'
   # The daemons run in the background, where a report could go unseen: each goes to a file, and
   # any file fails the pass.
-  echo "== vdisk-mount tests (ThreadSanitizer daemon) =="
+  stage "tests: vdisk-mount under ThreadSanitizer"
   tsan_reports="$(mktemp -d)"
   mount_rc=0
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$tsan_reports/report" \
@@ -36,6 +70,7 @@ if [ "${VDISK_QUICK:-0}" != 1 ]; then
   fi
   [ "$mount_rc" = 0 ] || exit "$mount_rc"
   rm -rf "$tsan_reports"
-  echo "== fuzzers (clang libFuzzer + ASan+UBSan, 60 s each) =="
-  scripts/fuzz.sh 60
+  # The fuzzers were built with the sanitizer build (the same instrumented libraries).
+  stage "fuzzers: 60 s each (libFuzzer + ASan+UBSan)"
+  VDISK_FUZZ_BUILD=build-asan scripts/fuzz.sh 60
 fi
