@@ -25,7 +25,7 @@ struct ProbeResult {
 
 MountOptions probe_options(const std::string& image) {
   MountOptions m;
-  m.image_path = image;
+  m.image = image;
   m.key = bench_key();
   return m;
 }
@@ -108,9 +108,9 @@ std::vector<MountSample> run_mount_series(const std::string& self_exe, const std
   for (uint64_t capacity : capacities) {
     std::filesystem::remove(image);
     MountOptions m = probe_options(image);
-    m.create.create_if_absent = true;
-    m.create.first_boot = true;  // a new scratch image (removed just above)
-    m.create.capacity_bytes = capacity;
+    m.boot.create_if_absent = true;
+    m.boot.first_boot = true;  // a new scratch image (removed just above)
+    m.create.capacity_blocks = capacity / kBlockSize;
     m.create.fill_random = false;
     auto fs = mount(m);
     if (!fs.ok()) throw BenchFailure("W6: cannot create " + image + ": " + fs.status().message());

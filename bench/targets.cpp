@@ -171,13 +171,13 @@ class VdiskTarget final : public Target {
 
   void mount() {
     MountOptions m;
-    m.image_path = options_.image_path;
+    m.image = options_.image_path;
     m.key = bench_key();
-    if (options_.cache_bytes != 0) m.cache_bytes = options_.cache_bytes;
-    if (options_.readahead_blocks) m.readahead_blocks = *options_.readahead_blocks;
-    m.create.create_if_absent = true;
-    m.create.first_boot = true;  // the benchmark's own scratch image: created here, opened later
-    m.create.capacity_bytes = options_.capacity_bytes;
+    if (options_.cache_bytes != 0) m.open.cache_bytes = options_.cache_bytes;
+    if (options_.readahead_blocks) m.open.readahead_blocks = *options_.readahead_blocks;
+    m.boot.create_if_absent = true;
+    m.boot.first_boot = true;  // the benchmark's own scratch image: created here, opened later
+    m.create.capacity_blocks = (options_.capacity_bytes + kBlockSize - 1) / kBlockSize;
     m.create.fill_random = true;
     fs_ = value(vdisk::mount(m), "mount", options_.image_path);
   }

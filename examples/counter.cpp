@@ -147,12 +147,12 @@ int main(int argc, char** argv) {
   if (!key.ok()) return fail(key.status());
 
   vdisk::MountOptions options;
-  options.image_path = image;
+  options.image = image;
   options.key = std::move(key).value();
   // Creation parameters, used only on the first boot; any other boot must find the image.
-  options.create.create_if_absent = true;
-  options.create.first_boot = first_boot;
-  options.create.capacity_bytes = kCapacityBytes;
+  options.boot.create_if_absent = true;
+  options.boot.first_boot = first_boot;
+  options.create.capacity_blocks = kCapacityBytes / vdisk::kBlockSize;
   options.fs.tmp_bytes = kTmpBytes;
   auto fs = vdisk::mount(options);
   if (!fs.ok()) return fail(fs.status());

@@ -23,6 +23,7 @@
 
 #include "vdisk/fs.h"
 #include "vdisk/keys.h"
+#include "vdisk/store_url.h"
 
 struct vd_fs {
   std::unique_ptr<vdisk::FileSystem> impl;
@@ -205,33 +206,33 @@ vdisk::Result<vdisk::KeyMaterial> read_key(const vd_mount_options& o) {
   }
 }
 
-// MountOptions from validated C options. Errors are kInvalidArgument naming the field, or the
-// key source's own (kNotFound for a missing key file).
-vdisk::Result<vdisk::MountOptions> to_mount_options(const vd_mount_options& o) {
+// The capacity of a created image: whole 4 KiB blocks. 0 stays 0 (mount refuses it when it
+// creates); another amount that is not whole blocks is refused when the image would be created,
+// as vd_mount always did, and ignored otherwise.
+vdisk::Result<uint64_t> capacity_blocks(const vd_mount_options& o) {
+  if (o.capacity_bytes % vdisk::kBlockSize == 0) return o.capacity_bytes / vdisk::kBlockSize;
+  if (o.first_boot == 0 || o.create_if_absent == 0) return uint64_t{0};
+  auto location = vdisk::locate_store(o.image_path);
+  if (!location.ok()) return location.status();
+  auto state = (*location)->state();  // mount() reports a failure of this itself
+  if (!state.ok() || *state == vdisk::StoreState::kPresent) return uint64_t{0};
+  return vdisk::Status(vdisk::ErrorCode::kInvalidArgument,
+                       "image " + (*location)->name() + ": capacity " + std::to_string(o.capacity_bytes) +
+                           " is not a positive multiple of 4096 bytes");
+}
+
+// The create and open options: every C field that is not the image, the key or the filesystem's.
+vdisk::Status read_disk_options(const vd_mount_options& o, vdisk::MountOptions& m) {
   using vdisk::ErrorCode;
   using vdisk::Status;
-  vdisk::MountOptions m;
-  bool persistent = o.image_path != nullptr && o.image_path[0] != '\0';
-  if (!persistent && o.tmp_bytes == 0)
-    return Status(ErrorCode::kInvalidArgument,
-                  "no image_path and tmp_bytes is 0: nothing to mount (give an image or a memory size)");
-  if (persistent) {
-    m.image_path = o.image_path;
-    VDISK_ASSIGN_OR_RETURN(m.key, read_key(o));
-  }
-  m.fs.persistent = persistent;
-  m.fs.tmp_bytes = o.tmp_bytes;
-  m.fs.commit_interval_ms = o.commit_interval_ms;
   if (o.cache_bytes != 0) {
     if (o.cache_bytes > std::numeric_limits<size_t>::max())
       return Status(ErrorCode::kInvalidArgument, "cache_bytes " + std::to_string(o.cache_bytes) + " does not fit in size_t");
-    m.cache_bytes = static_cast<size_t>(o.cache_bytes);
+    m.open.cache_bytes = static_cast<size_t>(o.cache_bytes);
   }
-  m.read_only = o.read_only != 0;
-  m.oram_linkable_reads = o.oram_linkable_reads != 0;
-  m.create.create_if_absent = o.create_if_absent != 0;
-  m.create.first_boot = o.first_boot != 0;
-  m.create.capacity_bytes = o.capacity_bytes;
+  m.open.oram_linkable_reads = o.oram_linkable_reads != 0;
+  m.boot.create_if_absent = o.create_if_absent != 0;
+  m.boot.first_boot = o.first_boot != 0;
   m.create.fill_random = o.fill_random != 0;
   switch (o.mode) {
     case VD_MODE_SHUFFLE: m.create.mode = vdisk::format::Mode::kShuffle; break;
@@ -245,6 +246,30 @@ vdisk::Result<vdisk::MountOptions> to_mount_options(const vd_mount_options& o) {
       return Status(ErrorCode::kInvalidArgument,
                     "scrypt_log2_n " + std::to_string(o.scrypt_log2_n) + " is out of range (10..22, or 0 for the default)");
     m.create.scrypt.log2_n = static_cast<uint8_t>(o.scrypt_log2_n);
+  }
+  return Status::Ok();
+}
+
+// MountOptions from validated C options. Errors are kInvalidArgument naming the field, or the
+// key source's own (kNotFound for a missing key file).
+vdisk::Result<vdisk::MountOptions> to_mount_options(const vd_mount_options& o) {
+  using vdisk::ErrorCode;
+  using vdisk::Status;
+  vdisk::MountOptions m;
+  bool persistent = o.image_path != nullptr && o.image_path[0] != '\0';
+  if (!persistent && o.tmp_bytes == 0)
+    return Status(ErrorCode::kInvalidArgument,
+                  "no image_path and tmp_bytes is 0: nothing to mount (give an image or a memory size)");
+  if (persistent) {
+    m.image = o.image_path;
+    VDISK_ASSIGN_OR_RETURN(m.key, read_key(o));
+  }
+  m.fs.tmp_bytes = o.tmp_bytes;
+  m.fs.commit_interval_ms = o.commit_interval_ms;
+  m.fs.read_only = o.read_only != 0;
+  VDISK_RETURN_IF_ERROR(read_disk_options(o, m));
+  if (persistent) {
+    VDISK_ASSIGN_OR_RETURN(m.create.capacity_blocks, capacity_blocks(o));
   }
   return m;
 }

@@ -1,15 +1,11 @@
 // Mount at boot: the boot decision (open, or on a first boot create or format the image; otherwise
 // refuse a missing, empty or never-formatted image), then assemble "/" and "/tmp".
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <ctime>
 
 #include <fmt/format.h>
 
 #include "fs/vfs.h"
+#include "vdisk/store_url.h"
 
 namespace vdisk {
 namespace {
@@ -36,10 +32,10 @@ Result<std::unique_ptr<Volume>> memory_volume(const FsOptions& o) {
 }
 
 // The first-boot decision: may this mount create a missing or empty image, or format one that is
-// still at its creation commit? Today the caller asserts it (CreatePolicy::first_boot). Issue #21
+// still at its creation commit? Today the caller asserts it (BootPolicy::first_boot). Issue #21
 // decides it here from a trusted monotonic counter instead (first boot only while the counter is
 // at its initial value; an image older than the counter is then kRollback as well).
-bool boot_decision(const MountOptions& options) { return options.create.first_boot; }
+bool boot_decision(const MountOptions& options) { return options.boot.first_boot; }
 
 // The error for a Disk at its creation commit where a filesystem was expected.
 Status pristine_refused(uint64_t sequence) {
@@ -52,89 +48,105 @@ Status pristine_refused(uint64_t sequence) {
                             sequence));
 }
 
-// The placement mode in the image's public header (unauthenticated: Disk::open checks it again).
-Result<format::Mode> image_mode(const std::string& path) {
-  VDISK_ASSIGN_OR_RETURN(auto store, open_file_store(path, OpenMode::kNoLock));
-  VDISK_ASSIGN_OR_RETURN(format::Header header, read_public_header(*store));
-  return header.mode;
-}
-
-Result<std::unique_ptr<FileSystem>> create_image(const MountOptions& options, bool exists) {
-  const CreatePolicy& cp = options.create;
-  const std::string& path = options.image_path;
-  const std::string where = "image " + path;
-  if (options.read_only) return Status(ErrorCode::kInvalidArgument, where + ": cannot create an image read-only");
-  if (cp.capacity_bytes == 0 || cp.capacity_bytes % kBlockSize != 0)
+Result<std::unique_ptr<FileSystem>> create_image(const StoreLocation& location, const MountOptions& options,
+                                                 bool exists) {
+  const CreateOptions& co = options.create;
+  const std::string where = "image " + location.name();
+  if (options.fs.read_only)
+    return Status(ErrorCode::kInvalidArgument, where + ": cannot create an image read-only");
+  if (co.capacity_blocks == 0)
     return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("{}: capacity {} is not a positive multiple of 4096 bytes", where, cp.capacity_bytes));
-  CreateOptions co;
-  co.capacity_blocks = cp.capacity_bytes / kBlockSize;
-  co.spare_fraction = cp.spare_fraction;
-  co.mode = cp.mode;
-  co.scrypt = cp.scrypt;
-  co.fill_random = cp.fill_random;
-  // The file's size depends on the mode (shuffle: data and spare slots; ORAM: the bucket tree).
-  // A capacity or parameter the mode refuses fails here, before the file exists.
+                  where + ": no capacity for the new image (MountOptions::create.capacity_blocks is 0)");
+  // The store's size depends on the mode (shuffle: data and spare slots; ORAM: the bucket tree).
+  // A capacity or parameter the mode refuses fails here, before the store exists.
   auto slots = Disk::image_slots(co);
   if (!slots.ok())
     return slots.status().with_context(fmt::format("{}: cannot create an image of {} bytes in {} mode", where,
-                                                   cp.capacity_bytes, format::mode_name(cp.mode)));
-  auto store = create_file_store(path, *slots, /*overwrite=*/exists);
+                                                   co.capacity_blocks * kBlockSize, format::mode_name(co.mode)));
+  auto store = location.create(*slots, /*overwrite=*/exists);
   if (!store.ok()) return store.status().with_context(where);
   auto disk = Disk::create(std::move(store).value(), options.key, co);
   Status formatted = disk.ok() ? format_filesystem(**disk, options.fs.clock) : disk.status();
   Result<std::unique_ptr<FileSystem>> fs = formatted.ok() ? mount_disk(std::move(disk).value(), options.fs)
                                                           : Result<std::unique_ptr<FileSystem>>(formatted);
   if (!fs.ok()) {
-    // Leave the path as it was: missing, or empty.
-    if (exists) (void)::truncate(path.c_str(), 0);
-    else (void)::unlink(path.c_str());
+    // Leave the location as it was: nothing there, or empty.
+    (void)location.discard(exists ? StoreState::kEmpty : StoreState::kAbsent);
     return fs.status().with_context(where);
   }
   return fs;
 }
 
-// An existing image: open it or fail; never reformat one that holds a filesystem (G4). Read-only
-// on an ORAM image opens the file for writing (FsOptions::read_only) unless linkable reads.
-Result<std::unique_ptr<FileSystem>> open_image(const MountOptions& options, bool first_boot) {
-  const std::string& path = options.image_path;
-  const std::string where = "image " + path;
-  bool writable = !options.read_only;
-  if (options.read_only && !options.oram_linkable_reads) {
-    auto mode = image_mode(path);
-    if (!mode.ok()) return mode.status().with_context(where);
-    writable = *mode == format::Mode::kOram;
-  }
-  auto store = open_file_store(path, writable ? OpenMode::kReadWrite : OpenMode::kReadOnly);
+// The Disk of an existing image, opened for the mount's access (read-only on an ORAM image opens
+// the store for writing, FsOptions::read_only, unless linkable reads).
+Result<std::unique_ptr<Disk>> open_disk(const StoreLocation& location, const MountOptions& options) {
+  const std::string where = "image " + location.name();
+  const bool read_only = options.fs.read_only;
+  const bool linkable = read_only && options.open.oram_linkable_reads;
+  const ImageAccess access =
+      !read_only ? ImageAccess::kReadWrite : (linkable ? ImageAccess::kReadLinkable : ImageAccess::kRead);
+  auto mode = image_open_mode(location, access);
+  if (!mode.ok()) return mode.status().with_context(where);
+  const bool writable = *mode == OpenMode::kReadWrite;
+  auto store = location.open(*mode);
   if (!store.ok()) {
-    if (options.read_only && writable)
+    if (read_only && writable)
       return store.status().with_context(fmt::format(
           "{} (a read-only mount of an ORAM image opens it for writing, to write back the paths it reads; "
           "oram_linkable_reads opens it read-only, and lets the host link its reads to other sessions')",
           where));
     return store.status().with_context(where);
   }
-  OpenOptions oo;
-  oo.cache_bytes = options.cache_bytes;
-  oo.readahead_blocks = options.readahead_blocks;
+  OpenOptions oo = options.open;
   oo.read_only = !writable;
-  oo.oram_linkable_reads = options.read_only && options.oram_linkable_reads;
+  oo.oram_linkable_reads = linkable;
+  oo.commit = CommitChoice::kNewest;
   auto disk = Disk::open(std::move(store).value(), options.key, oo);
   if (!disk.ok()) return disk.status().with_context(where);
-  if ((*disk)->pristine()) {
-    if (!first_boot) return pristine_refused((*disk)->info().sequence).with_context(where);
-    if (options.read_only)
+  return disk;
+}
+
+// An existing image: open it or fail; never reformat one that holds a filesystem (G4).
+Result<std::unique_ptr<FileSystem>> open_image(const StoreLocation& location, const MountOptions& options,
+                                               bool first_boot) {
+  const std::string where = "image " + location.name();
+  VDISK_ASSIGN_OR_RETURN(std::unique_ptr<Disk> disk, open_disk(location, options));
+  if (disk->pristine()) {
+    if (!first_boot) return pristine_refused(disk->info().sequence).with_context(where);
+    if (options.fs.read_only)
       return Status(ErrorCode::kInvalidArgument,
                     where + ": the image holds no filesystem yet (at its creation commit) and cannot be formatted "
                             "by a read-only mount");
-    Status formatted = format_filesystem(**disk, options.fs.clock);
+    Status formatted = format_filesystem(*disk, options.fs.clock);
     if (!formatted.ok()) return formatted.with_context(where);
   }
-  FsOptions fo = options.fs;
-  fo.read_only = fo.read_only || options.read_only;
-  auto fs = mount_disk(std::move(disk).value(), fo);
+  auto fs = mount_disk(std::move(disk), options.fs);
   if (!fs.ok()) return fs.status().with_context(where);
   return fs;
+}
+
+// The boot decision over one location (a URL's, or a store given directly).
+Result<std::unique_ptr<FileSystem>> mount_at(const StoreLocation& location, const MountOptions& options) {
+  const std::string where = "image " + location.name();
+  auto state = location.state();
+  if (!state.ok()) return Status(state.status().code(), "image " + state.status().message());
+  const bool first_boot = boot_decision(options);
+  if (*state == StoreState::kPresent) return open_image(location, options, first_boot);
+  // Created only on a first boot; otherwise the host may have deleted or emptied it (G4).
+  const char* what = *state == StoreState::kEmpty ? "is empty" : "does not exist";
+  if (!first_boot)
+    return Status(ErrorCode::kImageMissing,
+                  fmt::format("{} {}, and this is not a first boot (BootPolicy::first_boot is not set): the host "
+                              "may have deleted or emptied it, and the data it held is not here; nothing was "
+                              "created. Restore the image; only on a first boot (no image has ever existed) set "
+                              "first_boot and create_if_absent to create one",
+                              where, what));
+  if (!options.boot.create_if_absent)
+    return Status(ErrorCode::kImageMissing,
+                  fmt::format("{} {}: a first boot is asserted, but the create-if-absent policy is not set (set "
+                              "it, with a capacity, to create the image)",
+                              where, what));
+  return create_image(location, options, *state == StoreState::kEmpty);
 }
 
 }  // namespace
@@ -169,38 +181,20 @@ Result<std::unique_ptr<FileSystem>> mount_disk(std::unique_ptr<Disk> disk, const
 
 Result<std::unique_ptr<FileSystem>> mount(const MountOptions& options) {
   const FsOptions& fo = options.fs;
-  if (options.image_path.empty()) {
+  if (options.image.empty()) {
     if (fo.tmp_bytes == 0)
       return Status(ErrorCode::kInvalidArgument, "nothing to mount: no image path and no /tmp size");
     VDISK_ASSIGN_OR_RETURN(auto vol, memory_volume(fo));
     return std::unique_ptr<FileSystem>(std::make_unique<fs::Vfs>(nullptr, std::move(vol), nullptr, fo));
   }
-  const std::string& path = options.image_path;
-  const std::string where = "image " + path;
-  struct stat st {};
-  const bool exists = ::stat(path.c_str(), &st) == 0;
-  if (!exists && errno != ENOENT)
-    return Status(ErrorCode::kIoError, fmt::format("{}: cannot stat: {}", where, std::strerror(errno)));
-  const bool first_boot = boot_decision(options);
-  if (!exists || st.st_size == 0) {
-    // Created only on a first boot; otherwise the host may have deleted or emptied it (G4).
-    const CreatePolicy& cp = options.create;
-    const char* state = exists ? "is empty" : "does not exist";
-    if (!first_boot)
-      return Status(ErrorCode::kImageMissing,
-                    fmt::format("{} {}, and this is not a first boot (CreatePolicy::first_boot is not set): the host "
-                                "may have deleted or emptied it, and the data it held is not here; nothing was "
-                                "created. Restore the image; only on a first boot (no image has ever existed) set "
-                                "first_boot and create_if_absent to create one",
-                                where, state));
-    if (!cp.create_if_absent)
-      return Status(ErrorCode::kImageMissing,
-                    fmt::format("{} {}: a first boot is asserted, but the create-if-absent policy is not set (set "
-                                "it, with a capacity, to create the image)",
-                                where, state));
-    return create_image(options, exists);
-  }
-  return open_image(options, first_boot);
+  VDISK_ASSIGN_OR_RETURN(std::unique_ptr<StoreLocation> location, locate_store(options.image));
+  return mount_at(*location, options);
+}
+
+Result<std::unique_ptr<FileSystem>> mount(std::unique_ptr<BlockStore> store, const MountOptions& options) {
+  if (!store) return Status(ErrorCode::kInvalidArgument, "mount: no store given");
+  const std::unique_ptr<StoreLocation> location = store_location(std::move(store), options.image);
+  return mount_at(*location, options);
 }
 
 }  // namespace vdisk

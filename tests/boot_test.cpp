@@ -1,7 +1,7 @@
 // The boot decision of mount() (issue 17 item 1; docs/DESIGN.md, "Whole-image rollback and
 // formatting (G4)"): one test per row of the table. An image with a filesystem opens; a missing
 // or empty file is created, and an image at its creation commit formatted, only when the caller
-// asserts a first boot (CreatePolicy::first_boot); otherwise kImageMissing or kRollback, naming
+// asserts a first boot (BootPolicy::first_boot); otherwise kImageMissing or kRollback, naming
 // what may have happened, and nothing is created or written. A host that replays the image's
 // first superblock (commit 1, before any filesystem) is refused. A rollback to any later commit
 // is not detected without a trusted counter (issue #21): that row is pinned here too. Images are
@@ -34,11 +34,11 @@ enum class Boot { kFirstBoot, kLater };
 // passes its creation parameters would: it must no longer create anything on its own).
 MountOptions boot_options(const std::string& path, Boot boot) {
   MountOptions o;
-  o.image_path = path;
+  o.image = path;
   o.key = test_key();
-  o.create.create_if_absent = true;
-  o.create.first_boot = boot == Boot::kFirstBoot;
-  o.create.capacity_bytes = kCapacity;
+  o.boot.create_if_absent = true;
+  o.boot.first_boot = boot == Boot::kFirstBoot;
+  o.create.capacity_blocks = kCapacity / kBlockSize;
   o.create.mode = test::test_mode();
   o.create.fill_random = false;
   return o;
@@ -136,7 +136,7 @@ TEST_CASE("boot: a missing image is kImageMissing unless a first boot is asserte
 
   // A first boot without the create-if-absent policy: still nothing created, and said why.
   MountOptions no_policy = boot_options(path, Boot::kFirstBoot);
-  no_policy.create.create_if_absent = false;
+  no_policy.boot.create_if_absent = false;
   auto no_create = vdisk::mount(no_policy);
   REQUIRE_FALSE(no_create.ok());
   CHECK(no_create.status().code() == ErrorCode::kImageMissing);
@@ -183,7 +183,7 @@ TEST_CASE("boot: an emptied image is kImageMissing unless a first boot is assert
   std::filesystem::resize_file(path, 0);  // the host empties the file
   for (bool read_only : {false, true}) {
     MountOptions o = boot_options(path, Boot::kLater);
-    o.read_only = read_only;
+    o.fs.read_only = read_only;
     auto refused = vdisk::mount(o);
     REQUIRE_FALSE(refused.ok());
     CHECK(refused.status().code() == ErrorCode::kImageMissing);
@@ -207,7 +207,7 @@ TEST_CASE("boot: an image at its creation commit is kRollback unless a first boo
   const std::string before = test::read_file(path);
   for (bool read_only : {false, true}) {
     MountOptions o = boot_options(path, Boot::kLater);
-    o.read_only = read_only;
+    o.fs.read_only = read_only;
     auto refused = vdisk::mount(o);
     REQUIRE_FALSE(refused.ok());
     CHECK(refused.status().code() == ErrorCode::kRollback);
@@ -219,7 +219,7 @@ TEST_CASE("boot: an image at its creation commit is kRollback unless a first boo
   }
   // A read-only first boot cannot format it either.
   MountOptions ro = boot_options(path, Boot::kFirstBoot);
-  ro.read_only = true;
+  ro.fs.read_only = true;
   auto ro_refused = vdisk::mount(ro);
   REQUIRE_FALSE(ro_refused.ok());
   CHECK(ro_refused.status().code() == ErrorCode::kInvalidArgument);
@@ -268,7 +268,7 @@ TEST_CASE("boot: a host replaying the image's first superblock is refused (kRoll
   }
   for (bool read_only : {false, true}) {
     MountOptions o = boot_options(path, Boot::kLater);
-    o.read_only = read_only;
+    o.fs.read_only = read_only;
     auto refused = vdisk::mount(o);
     REQUIRE_FALSE(refused.ok());
     CHECK(refused.status().code() == ErrorCode::kRollback);

@@ -483,11 +483,11 @@ constexpr uint64_t kImageCapacity = uint64_t{4} << 20;
 // `first_boot`: create the image when it is missing (the boot table: tests/boot_test.cpp).
 MountOptions image_options(const std::string& path, uint64_t tmp_bytes, bool first_boot = true) {
   MountOptions o;
-  o.image_path = path;
+  o.image = path;
   o.key = test_key();
-  o.create.create_if_absent = first_boot;
-  o.create.first_boot = first_boot;
-  o.create.capacity_bytes = kImageCapacity;
+  o.boot.create_if_absent = first_boot;
+  o.boot.first_boot = first_boot;
+  o.create.capacity_blocks = kImageCapacity / kBlockSize;
   o.create.mode = vdisk::test::test_mode();
   o.create.fill_random = false;
   o.fs.tmp_bytes = tmp_bytes;
@@ -601,8 +601,7 @@ TEST_CASE("/tmp hides a /tmp directory of the image, which reappears without it"
 
 TEST_CASE("with only /tmp enabled the memory filesystem is at / and capped", "[fs-limits][tmp][no-disk]") {
   constexpr uint64_t kTmp = uint64_t{1} << 20;
-  MountOptions o;
-  o.fs.persistent = false;
+  MountOptions o;  // no image: the memory filesystem alone
   o.fs.tmp_bytes = kTmp;
   auto fs = mount_ok(o);
   CHECK(fs->disk() == nullptr);
@@ -620,8 +619,7 @@ TEST_CASE("with only /tmp enabled the memory filesystem is at / and capped", "[f
 }
 
 TEST_CASE("a memory-only mount without a /tmp size is refused", "[fs-limits][tmp][no-disk]") {
-  MountOptions o;
-  o.fs.persistent = false;
+  MountOptions o;  // no image
   o.fs.tmp_bytes = 0;
   auto fs = vdisk::mount(o);
   REQUIRE_FALSE(fs.ok());
@@ -642,7 +640,7 @@ TEST_CASE("mount refuses to create an image the mode cannot hold and leaves the 
   const std::string path = dir.file("big.vdisk");
   MountOptions o = image_options(path, 0, true);
   o.create.mode = format::Mode::kOram;
-  o.create.capacity_bytes = ((uint64_t{1} << 22) + 1) * kBlockSize;
+  o.create.capacity_blocks = (uint64_t{1} << 22) + 1;
   auto r = vdisk::mount(o);
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().code() == ErrorCode::kInvalidArgument);
@@ -735,8 +733,8 @@ TEST_CASE("a read-only mount refuses every change with EROFS and leaves the file
     const std::string before = vdisk::test::read_file(path);
     const uint64_t sequence = image_sequence(path);
     MountOptions o = image_options(path, 0, false);
-    o.read_only = true;
-    o.oram_linkable_reads = linkable;
+    o.fs.read_only = true;
+    o.open.oram_linkable_reads = linkable;
     auto fs = mount_ok(o);
     CHECK(fs->statfs("/")->read_only);
     CHECK(err(fs->open("/new", O_WRONLY | O_CREAT, 0644)) == EROFS);

@@ -49,8 +49,7 @@ constexpr bool kSanitized = false;
 // A non-empty mismatch report fails the test with the report (it holds the recent operations).
 
 std::unique_ptr<FileSystem> mount_memory() {
-  MountOptions o;
-  o.fs.persistent = false;
+  MountOptions o;  // no image: the memory filesystem alone at "/"
   o.fs.tmp_bytes = uint64_t{256} << 20;
   auto fs = vdisk::mount(o);
   REQUIRE_OK(fs);

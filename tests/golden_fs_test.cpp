@@ -63,11 +63,11 @@ TEST_CASE("write the golden image for fs format version 1", "[.golden-fs-writer]
   const std::string path = golden_dir() + "/image.vdisk";
   std::filesystem::remove(path);
   MountOptions o;
-  o.image_path = path;
+  o.image = path;
   o.key = std::move(key).value();
-  o.create.create_if_absent = true;
-  o.create.first_boot = true;  // the golden image is made anew here
-  o.create.capacity_bytes = kCapacityBytes;
+  o.boot.create_if_absent = true;
+  o.boot.first_boot = true;  // the golden image is made anew here
+  o.create.capacity_blocks = kCapacityBytes / kBlockSize;
   o.fs.clock = fixed_clock();
   auto fs = mount(o);
   REQUIRE_OK(fs);
@@ -97,9 +97,9 @@ TEST_CASE("the fs format version 1 golden image mounts and reads back exactly", 
   const std::string copy = tmp.file("golden-fs.vdisk");
   std::filesystem::copy_file(golden_dir() + "/image.vdisk", copy);
   MountOptions o;
-  o.image_path = copy;
+  o.image = copy;
   o.key = std::move(key).value();
-  o.read_only = true;
+  o.fs.read_only = true;
   auto fs = mount(o);
   REQUIRE_OK(fs);
   for (const auto& f : golden_files()) {

@@ -115,11 +115,11 @@ KeyMaterial load_key(const std::string& key_file) {
 // A new 32 MiB shuffle image holding an empty filesystem (the library's create-on-mount).
 void create_image(const std::string& image, const std::string& key_file) {
   MountOptions o;
-  o.image_path = image;
+  o.image = image;
   o.key = load_key(key_file);
-  o.create.create_if_absent = true;
-  o.create.first_boot = true;  // a new image for this test
-  o.create.capacity_bytes = uint64_t{32} << 20;
+  o.boot.create_if_absent = true;
+  o.boot.first_boot = true;  // a new image for this test
+  o.create.capacity_blocks = (uint64_t{32} << 20) / kBlockSize;
   o.create.mode = format::Mode::kShuffle;
   o.create.fill_random = false;  // speed; what is tested here is the filesystem
   auto fs = vdisk::mount(o);

@@ -447,10 +447,10 @@ void truncations(const Generation& last, CampaignResult& r) {
     for (bool read_only : {true, false}) {
       test::write_file(path, bytes);
       MountOptions mo;
-      mo.image_path = path;
+      mo.image = path;
       mo.key = test_key();
-      mo.read_only = read_only;
       mo.fs = fs_options();
+      mo.fs.read_only = read_only;
       auto fs = mount(mo);
       INFO("truncated to " << length << " bytes, read_only " << read_only);
       CHECK_FALSE(fs.ok());

@@ -35,6 +35,7 @@
 #include "vdisk/format.h"
 #include "vdisk/keys.h"
 #include "vdisk/keyslot.h"
+#include "vdisk/store_url.h"
 
 namespace vdisk::tools {
 namespace {
@@ -298,96 +299,92 @@ void write_created_json(JsonWriter& w, const Created& c) {
   w.end_object();
 }
 
-// Removes the file this run created, or truncated with --force, after a failure; says which.
-void remove_unfinished(const std::string& image, bool was_preexisting, const Reporter& reporter) {
-  if (::unlink(image.c_str()) == 0) {
-    reporter.note(was_preexisting ? fmt::format("removed {}: --force had already truncated it, so its previous "
-                                                "content is lost",
-                                                image)
-                                  : fmt::format("removed the unfinished image {}", image));
-  } else if (errno != ENOENT) {
-    reporter.warning(fmt::format("could not remove the unfinished image {}: {}", image, std::strerror(errno)));
+// ---- The image: where it goes, and what was there -------------------------------------------
+
+// IMAGE's location and what was there before this run. A local file has checks and a cleanup of
+// its own (a directory, the free space of its file system, an interrupt); other stores have the
+// location's.
+struct Target {
+  std::unique_ptr<StoreLocation> location;
+  const std::string* path = nullptr;  // the local file, if it is one
+  bool existed = false;
+  struct stat st {};  // a local file's, when it existed
+
+  const std::string& name() const { return location->name(); }
+};
+
+Target find_target(std::unique_ptr<StoreLocation> location) {
+  Target t;
+  t.location = std::move(location);
+  t.path = t.location->local_path();
+  if (t.path != nullptr) {
+    t.existed = ::stat(t.path->c_str(), &t.st) == 0;
+  } else {
+    auto state = t.location->state();
+    t.existed = state.ok() && *state != StoreState::kAbsent;
   }
+  return t;
 }
 
-// ---- The command ----------------------------------------------------------------------------
+// Refuses to format what exists unless told to (G4: never silently), and an image that does not
+// fit on the local file system.
+Status check_target(const Target& t, const CreateArgs& args, const Plan& plan) {
+  if (t.existed && t.path != nullptr && S_ISDIR(t.st.st_mode))
+    return Status(ErrorCode::kAlreadyExists, fmt::format("{} is a directory", t.name()));
+  if (t.existed && !args.force)
+    return Status(ErrorCode::kAlreadyExists, fmt::format("{} exists; pass --force to overwrite it", t.name()));
+  if (t.path == nullptr) return Status::Ok();
+  const uint64_t reclaimable = t.existed && S_ISREG(t.st.st_mode) ? static_cast<uint64_t>(t.st.st_blocks) * 512 : 0;
+  return check_free_space(*t.path, plan.image_bytes(), reclaimable);
+}
 
-int run_create(const CreateArgs& args, const Reporter& reporter) {
-  if (args.mode != "shuffle" && args.mode != "oram") {
-    return reporter.usage(fmt::format("--mode: unknown mode '{}': expected shuffle or oram", args.mode));
-  }
-  if (args.mode == "oram" && args.spare_given)
-    return reporter.usage("--spare applies to shuffle mode only: ORAM images have no copy-on-write spare");
-  if (args.mode != "oram" && args.bucket_given)
-    return reporter.usage("--bucket-size applies to --mode oram only");
-  if (args.mode == "oram" && args.padding_given)
-    return reporter.usage("--commit-padding applies to shuffle mode only: every ORAM access already moves a whole "
-                          "path, and its commits write the same state whatever changed");
-  if (!parse_commit_padding(args.commit_padding))
-    return reporter.usage(fmt::format("--commit-padding: unknown policy '{}': expected pow2, padme or none",
-                                      args.commit_padding));
-  if (Status kdf = check_kdf_cost(args.kdf_cost); !kdf.ok())
-    return reporter.usage(fmt::format("--kdf-cost {}: {}", args.kdf_cost, kdf.message()));
-  auto plan_result = make_plan(args);
-  if (!plan_result.ok()) return reporter.error(plan_result.status());
-  const Plan& plan = *plan_result;
-
-  if (args.dry_run) {
-    if (args.json) {
-      JsonWriter w;
-      w.begin_object();
-      write_plan_json(w, args, plan);
-      w.end_object();
-      std::cout << w.str() << "\n";
-    } else {
-      print_plan_text(args, plan);
-    }
-    return 0;
-  }
-
-  // Refuse to format an existing file unless told to (G4: never silently).
-  struct stat st {};
-  bool existed = ::stat(args.image.c_str(), &st) == 0;
-  if (existed && S_ISDIR(st.st_mode)) {
-    return reporter.error(ErrorCode::kAlreadyExists, fmt::format("{} is a directory", args.image));
-  }
-  if (existed && !args.force) {
-    return reporter.error(ErrorCode::kAlreadyExists, fmt::format("{} exists; pass --force to overwrite it", args.image));
-  }
-  uint64_t reclaimable = existed && S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_blocks) * 512 : 0;
-  if (Status s = check_free_space(args.image, plan.image_bytes(), reclaimable); !s.ok()) return reporter.error(s);
-
-  // The key before the file: a missing or bad key must not leave anything behind.
-  auto key = resolve_key(args.key, args.image, /*confirm=*/true);
-  if (!key.ok()) return reporter.error(key.status());
-  if (key->kind == KeyMaterial::Kind::kRawKey && args.kdf_cost_given) {
+// The key, before the image: a missing or bad key must not leave anything behind.
+Result<KeyMaterial> creation_key(const CreateArgs& args, const Target& t, const Reporter& reporter) {
+  VDISK_ASSIGN_OR_RETURN(KeyMaterial key, resolve_key(args.key, t.name(), /*confirm=*/true));
+  if (key.kind == KeyMaterial::Kind::kRawKey && args.kdf_cost_given) {
     reporter.note("--kdf-cost only applies to passphrases; ignored for a raw key");
   }
-  if (key->kind == KeyMaterial::Kind::kPassphrase && args.kdf_cost < kDefaultScryptLog2N) {
+  if (key.kind == KeyMaterial::Kind::kPassphrase && args.kdf_cost < kDefaultScryptLog2N) {
     reporter.warning(fmt::format("--kdf-cost {} is below the recommended {} (OWASP's minimum for scrypt: N = 2^{}, "
                                  "r = 8, p = 1): each guess at the passphrase costs an attacker with the image "
                                  "2^{} times less",
                                  args.kdf_cost, kDefaultScryptLog2N, kDefaultScryptLog2N,
                                  kDefaultScryptLog2N - args.kdf_cost));
   }
+  return key;
+}
 
-  auto start = std::chrono::steady_clock::now();
-  auto store = create_file_store(args.image, plan.total_slots(), /*overwrite=*/args.force);
-  if (!store.ok()) {
-    int rc = reporter.error(with_path(store.status(), args.image));
-    // A new file is removed by the store itself. A pre-existing one is left alone unless --force
-    // got as far as truncating it, which the store does only once it holds the lock: never when
-    // the image is in use (then someone else may be changing it, and it is theirs).
-    struct stat now {};
-    if (existed && store.status().code() != ErrorCode::kInUse && ::stat(args.image.c_str(), &now) == 0 &&
-        now.st_size != st.st_size) {
-      remove_unfinished(args.image, /*was_preexisting=*/true, reporter);
-    }
-    return rc;
+// Removes the image this run created, or truncated with --force, after a failure; says which.
+void remove_unfinished(const Target& t, bool was_preexisting, const Reporter& reporter) {
+  Status removed = t.location->discard(StoreState::kAbsent);
+  if (removed.ok()) {
+    reporter.note(was_preexisting ? fmt::format("removed {}: --force had already truncated it, so its previous "
+                                                "content is lost",
+                                                t.name())
+                                  : fmt::format("removed the unfinished image {}", t.name()));
+  } else if (removed.code() != ErrorCode::kNotFound) {
+    reporter.warning(fmt::format("could not remove the unfinished image {}", removed.message()));
   }
-  // From here on the file is ours: new, or truncated by --force. An interrupt removes it.
-  CleanupOnSignal cleanup(args.image);
-  if (!args.json) print_plan_text(args, plan);
+}
+
+// Reports a failure to create the store. A new file is removed by the store itself. A
+// pre-existing one is left alone unless --force got as far as truncating it, which the store does
+// only once it holds the lock: never when the image is in use (then someone else may be changing
+// it, and it is theirs).
+int store_failed(const Target& t, const Status& status, const Reporter& reporter) {
+  int rc = reporter.error(with_path(status, t.name()));
+  struct stat now {};
+  if (t.path != nullptr && t.existed && status.code() != ErrorCode::kInUse && ::stat(t.path->c_str(), &now) == 0 &&
+      now.st_size != t.st.st_size) {
+    remove_unfinished(t, /*was_preexisting=*/true, reporter);
+  }
+  return rc;
+}
+
+// Fills the store with random bytes (a progress bar), writes the header, the superblocks and an
+// empty filesystem (so the image mounts as it is), and closes it. Returns what was created.
+Result<Created> write_image(std::unique_ptr<BlockStore> store, const KeyMaterial& key, const CreateArgs& args,
+                            const Plan& plan) {
   CreateOptions options;
   options.capacity_blocks = plan.capacity_blocks();
   options.spare_fraction = plan.mode == format::Mode::kOram ? format::kDefaultSpareFraction : plan.spare_fraction;
@@ -398,39 +395,77 @@ int run_create(const CreateArgs& args, const Reporter& reporter) {
   options.fill_random = true;
   ProgressBar bar("filling image with random bytes", kBlockSize);
   options.progress = [&bar](uint64_t done, uint64_t total) { bar.update(done, total); };
-
-  auto disk = Disk::create(std::move(store).value(), *key, options);
+  auto disk = Disk::create(std::move(store), key, options);
   bar.finish();
-  if (!disk.ok()) {
-    Status failure = with_path(disk.status(), args.image);
-    int rc = reporter.error(failure);
-    remove_unfinished(args.image, existed, reporter);
-    return rc;
-  }
-  // An empty filesystem (root directory only), so the image mounts as it is.
+  if (!disk.ok()) return disk.status();
   Status formatted = format_filesystem(**disk);
-  if (!formatted.ok()) {
-    int rc = reporter.error(with_path(formatted.with_context("writing the empty filesystem"), args.image));
-    disk->reset();
-    remove_unfinished(args.image, existed, reporter);
-    return rc;
-  }
+  if (!formatted.ok()) return formatted.with_context("writing the empty filesystem");
   Created created;
   created.header = (*disk)->info().header;
-  created.key_origin = key->origin;
-  disk->reset();  // closes the image and releases its lock
-  created.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  created.key_origin = key.origin;
+  return created;  // the Disk closes the image and releases its lock
+}
 
-  if (args.json) {
-    JsonWriter w;
-    w.begin_object();
-    write_plan_json(w, args, plan);
-    write_created_json(w, created);
-    w.end_object();
-    std::cout << w.str() << "\n";
-  } else {
-    print_created_text(args, created);
+// ---- The command ----------------------------------------------------------------------------
+
+// What the options alone get wrong (exit 2), before anything else is looked at.
+std::optional<std::string> usage_problem(const CreateArgs& args) {
+  if (args.mode != "shuffle" && args.mode != "oram")
+    return fmt::format("--mode: unknown mode '{}': expected shuffle or oram", args.mode);
+  if (args.mode == "oram" && args.spare_given)
+    return "--spare applies to shuffle mode only: ORAM images have no copy-on-write spare";
+  if (args.mode != "oram" && args.bucket_given) return "--bucket-size applies to --mode oram only";
+  if (args.mode == "oram" && args.padding_given)
+    return "--commit-padding applies to shuffle mode only: every ORAM access already moves a whole path, and its "
+           "commits write the same state whatever changed";
+  if (!parse_commit_padding(args.commit_padding))
+    return fmt::format("--commit-padding: unknown policy '{}': expected pow2, padme or none", args.commit_padding);
+  if (Status kdf = check_kdf_cost(args.kdf_cost); !kdf.ok())
+    return fmt::format("--kdf-cost {}: {}", args.kdf_cost, kdf.message());
+  return std::nullopt;
+}
+
+void print_json(const CreateArgs& args, const Plan& plan, const Created* created) {
+  JsonWriter w;
+  w.begin_object();
+  write_plan_json(w, args, plan);
+  if (created != nullptr) write_created_json(w, *created);
+  w.end_object();
+  std::cout << w.str() << "\n";
+}
+
+int run_create(const CreateArgs& args, const Reporter& reporter) {
+  if (auto problem = usage_problem(args)) return reporter.usage(*problem);
+  auto location = locate_store(args.image);
+  if (!location.ok()) return reporter.usage(location.status().message());
+  auto plan = make_plan(args);
+  if (!plan.ok()) return reporter.error(plan.status());
+  if (args.dry_run) {
+    if (args.json) print_json(args, *plan, nullptr);
+    else print_plan_text(args, *plan);
+    return 0;
   }
+  const Target t = find_target(std::move(location).value());
+  if (Status s = check_target(t, args, *plan); !s.ok()) return reporter.error(s);
+  auto key = creation_key(args, t, reporter);
+  if (!key.ok()) return reporter.error(key.status());
+
+  const auto start = std::chrono::steady_clock::now();
+  auto store = t.location->create(plan->total_slots(), /*overwrite=*/args.force);
+  if (!store.ok()) return store_failed(t, store.status(), reporter);
+  // From here on the image is ours: new, or truncated by --force. An interrupt removes a file.
+  std::optional<CleanupOnSignal> cleanup;
+  if (t.path != nullptr) cleanup.emplace(*t.path);
+  if (!args.json) print_plan_text(args, *plan);
+  auto created = write_image(std::move(store).value(), *key, args, *plan);
+  if (!created.ok()) {
+    int rc = reporter.error(with_path(created.status(), t.name()));
+    remove_unfinished(t, t.existed, reporter);
+    return rc;
+  }
+  created->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (args.json) print_json(args, *plan, &*created);
+  else print_created_text(args, *created);
   return 0;
 }
 
@@ -459,7 +494,9 @@ int main(int argc, char** argv) {
                  "with one keyslot for KEY.",
                  kTool};
     app.get_formatter()->column_width(34);
-    app.add_option("IMAGE", args.image, "Image file to create")->required()->type_name("");
+    app.add_option("IMAGE", args.image, "Image file to create (a path, or a store URL: file:PATH)")
+        ->required()
+        ->type_name("");
     auto* capacity = app.add_option("--capacity", args.capacity, "What the disk holds (rounded up to 4 KiB blocks)")
                          ->type_name("SIZE")
                          ->group("Size (one of)");

@@ -34,7 +34,9 @@ std::string read_command_footer(std::string_view details, std::string_view examp
 }
 
 void add_image_args(CLI::App& app, ImageArgs& args) {
-  app.add_option("IMAGE", args.image, "Image file")->required()->type_name("");
+  app.add_option("IMAGE", args.image, "Image file (a path, or a store URL: file:PATH)")
+      ->required()
+      ->type_name("");
   add_key_options(app, args.key);
 }
 

@@ -15,6 +15,7 @@
 
 #include "common/exit_codes.h"
 #include "common/help_text.h"
+#include "common/image_open.h"
 #include "common/json.h"
 #include "common/progress.h"
 #include "common/report.h"
@@ -128,104 +129,112 @@ void write_strings(JsonWriter& w, std::string_view name, const std::vector<std::
   w.end_array();
 }
 
+// Checks the newest commit, or with --repair repairs (the library's repair_filesystem reopens
+// the image through `open`), with a progress bar. Errors name the image.
+Result<FsckRepair> check_or_repair(const FsckArgs& args, const FsckDiskOpener& open, std::unique_ptr<Disk> first,
+                                   const std::string& name) {
+  ProgressBar bar("authenticating", kBlockSize, isatty(STDERR_FILENO) == 1);
+  FsckOptions options;
+  options.progress = [&bar](uint64_t done, uint64_t total) { bar.update(done, total); };
+  FsckRepair repair;
+  if (!args.repair) {
+    auto report = check_filesystem(*first, options);
+    bar.finish();
+    if (!report.ok()) return with_path(report.status(), name);
+    repair.before = repair.after = std::move(report).value();
+    return repair;
+  }
+  first.reset();
+  auto repaired = repair_filesystem(open, options);
+  bar.finish();
+  if (!repaired.ok())
+    return with_path(repaired.status().with_context("repair stopped (the image keeps its last commit)"), name);
+  return repaired;
+}
+
+void write_fsck_json(const FsckArgs& args, const DiskInfo& info, const FsckRepair& repair, int rc) {
+  const Verdict verdict = verdict_of(repair.after);
+  JsonWriter w;
+  w.begin_object();
+  w.field("image", args.image).field("mode", format::mode_name(info.header.mode));
+  w.key("check");
+  write_report_json(w, repair.before);
+  if (args.repair) {
+    w.key("repair").begin_object();
+    w.key("previous");
+    if (repair.previous_checked) write_report_json(w, repair.previous);
+    else w.null();
+    w.field("previous_problem", repair.previous_problem);
+    w.key("rolled_back");
+    if (repair.rolled_back) {
+      w.begin_object().field("from", repair.rolled_back_from).field("to", repair.rolled_back_to);
+      w.field("new_commit", repair.new_sequence).end_object();
+    } else {
+      w.null();
+    }
+    write_strings(w, "changes", repair.changes);
+    write_strings(w, "left", repair.left);
+    w.end_object();
+    w.key("final");
+    write_report_json(w, repair.after);
+  }
+  w.field("status", verdict_name(verdict)).field("exit_code", rc);
+  w.end_object();
+  std::cout << w.str() << "\n";
+}
+
+void print_repair_text(const FsckRepair& repair) {
+  std::cout << "repair\n";
+  if (repair.previous_checked) {
+    std::cout << fmt::format("  previous commit {} checked: {}\n", repair.previous.sequence,
+                             repair.previous.ok() ? "clean"
+                                                  : fmt::format("{} ({})", verdict_name(verdict_of(repair.previous)),
+                                                                plural(repair.previous.problems.size(), "problem",
+                                                                       "problems")));
+  }
+  if (repair.changes.empty() && repair.left.empty()) std::cout << "  nothing to repair\n";
+  for (const std::string& c : repair.changes) std::cout << "  changed: " << c << "\n";
+  for (const std::string& l : repair.left) std::cout << "  not repaired: " << l << "\n";
+  if (!repair.changes.empty()) {
+    std::cout << "after repair\n";
+    print_report_text(repair.after, "  ");
+  }
+}
+
+void print_fsck_text(const FsckArgs& args, const DiskInfo& info, const FsckRepair& repair) {
+  std::cout << fmt::format("fsck of {} ({} mode)\n", args.image, format::mode_name(info.header.mode));
+  print_report_text(repair.before, "  ");
+  if (args.repair) print_repair_text(repair);
+  std::cout << "result: " << result_text(repair.after, args.repair) << "\n";
+  std::cout.flush();
+}
+
 int run_fsck(const FsckArgs& args, const Reporter& reporter) {
   // The image first (missing, foreign or locked before any key is asked for), then the key.
-  auto file = open_file_store(args.image, args.repair ? OpenMode::kReadWrite : OpenMode::kReadOnly);
-  if (!file.ok()) return reporter.error(with_path(file.status(), args.image));
-  auto key = resolve_key(args.key, args.image, /*confirm=*/false);
-  if (!key.ok()) return reporter.error(key.status());
-  BlockStore& store = **file;
-  const KeyMaterial& k = *key;
-  FsckDiskOpener open = [&store, &k](CommitChoice commit, bool writable) {
+  auto opened = open_image(args.image, args.key, args.repair ? ImageAccess::kReadWrite : ImageAccess::kReadLinkable);
+  if (!opened.ok()) return reporter.error(opened.status());
+  const OpenedImage& image = *opened;
+  FsckDiskOpener open = [&image](CommitChoice commit, bool writable) {
     OpenOptions o;
     o.read_only = !writable;
     o.oram_linkable_reads = true;  // a check must not write the image (see the --help: what the host can link)
     o.commit = commit;
     o.readahead_blocks = 0;  // fsck reads in tree order, not sequentially
-    return Disk::open(std::make_unique<BorrowedStore>(store), k, o);
+    return Disk::open(std::make_unique<BorrowedStore>(*image.store), image.key, o);
   };
   // Unlock once first: a wrong key or a foreign image is an error (exit 3), not a report.
   auto first = open(CommitChoice::kNewest, false);
-  if (!first.ok()) return reporter.error(with_path(first.status(), args.image));
+  if (!first.ok()) return reporter.error(with_path(first.status(), image.name()));
   const DiskInfo info = (*first)->info();
-
-  ProgressBar bar("authenticating", kBlockSize, isatty(STDERR_FILENO) == 1);
-  FsckOptions options;
-  options.progress = [&bar](uint64_t done, uint64_t total) { bar.update(done, total); };
-
-  FsckRepair repair;
-  if (!args.repair) {
-    auto report = check_filesystem(**first, options);
-    bar.finish();
-    if (!report.ok()) return reporter.error(with_path(report.status(), args.image));
-    repair.before = repair.after = std::move(report).value();
-  } else {
-    first->reset();
-    auto repaired = repair_filesystem(open, options);
-    bar.finish();
-    if (!repaired.ok()) {
-      return reporter.error(with_path(repaired.status().with_context("repair stopped (the image keeps its last "
-                                                                     "commit)"),
-                                      args.image));
-    }
-    repair = std::move(repaired).value();
-  }
-  const FsckReport& final_report = repair.after;
-  const Verdict verdict = verdict_of(final_report);
+  auto repair = check_or_repair(args, open, std::move(first).value(), image.name());
+  if (!repair.ok()) return reporter.error(repair.status());
+  const Verdict verdict = verdict_of(repair->after);
   const int rc = exit_code_of(verdict);
-
   if (args.json) {
-    JsonWriter w;
-    w.begin_object();
-    w.field("image", args.image).field("mode", format::mode_name(info.header.mode));
-    w.key("check");
-    write_report_json(w, repair.before);
-    if (args.repair) {
-      w.key("repair").begin_object();
-      w.key("previous");
-      if (repair.previous_checked) write_report_json(w, repair.previous);
-      else w.null();
-      w.field("previous_problem", repair.previous_problem);
-      w.key("rolled_back");
-      if (repair.rolled_back) {
-        w.begin_object().field("from", repair.rolled_back_from).field("to", repair.rolled_back_to);
-        w.field("new_commit", repair.new_sequence).end_object();
-      } else {
-        w.null();
-      }
-      write_strings(w, "changes", repair.changes);
-      write_strings(w, "left", repair.left);
-      w.end_object();
-      w.key("final");
-      write_report_json(w, final_report);
-    }
-    w.field("status", verdict_name(verdict)).field("exit_code", rc);
-    w.end_object();
-    std::cout << w.str() << "\n";
+    write_fsck_json(args, info, *repair, rc);
     return rc;
   }
-
-  std::cout << fmt::format("fsck of {} ({} mode)\n", args.image, format::mode_name(info.header.mode));
-  print_report_text(repair.before, "  ");
-  if (args.repair) {
-    std::cout << "repair\n";
-    if (repair.previous_checked) {
-      std::cout << fmt::format("  previous commit {} checked: {}\n", repair.previous.sequence,
-                               repair.previous.ok() ? "clean"
-                                                    : fmt::format("{} ({})", verdict_name(verdict_of(repair.previous)),
-                                                                  plural(repair.previous.problems.size(), "problem",
-                                                                         "problems")));
-    }
-    if (repair.changes.empty() && repair.left.empty()) std::cout << "  nothing to repair\n";
-    for (const std::string& c : repair.changes) std::cout << "  changed: " << c << "\n";
-    for (const std::string& l : repair.left) std::cout << "  not repaired: " << l << "\n";
-    if (!repair.changes.empty()) {
-      std::cout << "after repair\n";
-      print_report_text(final_report, "  ");
-    }
-  }
-  std::cout << "result: " << result_text(final_report, args.repair) << "\n";
-  std::cout.flush();
+  print_fsck_text(args, info, *repair);
   if (verdict == Verdict::kDamaged) {
     Reporter quiet(reporter.tool(), /*json=*/false);
     (void)quiet.error(ErrorCode::kCorrupt, fmt::format("{}: the filesystem is damaged (listed above)", args.image));

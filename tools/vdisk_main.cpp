@@ -23,6 +23,7 @@
 
 #include "common/exit_codes.h"
 #include "common/help_text.h"
+#include "common/image_open.h"
 #include "common/image_text.h"
 #include "common/json.h"
 #include "common/key_options.h"
@@ -71,14 +72,14 @@ Subcommand add_info(CLI::App& parent, InfoArgs& args) {
       "Print the public header of IMAGE without a key: format version, image id, mode, sizes,\n"
       "geometry, creation time and keyslots. Takes no lock, so it works while the image is in use.\n"
       "The header is NOT authenticated until the image is unlocked (see `vdisk inspect`).");
-  app->add_option("IMAGE", args.image, "Image file")->required()->type_name("");
+  app->add_option("IMAGE", args.image, "Image file (a path, or a store URL: file:PATH)")
+      ->required()
+      ->type_name("");
   app->add_flag("--json", args.json, "Print one JSON object on stdout");
   app->footer(subcommand_footer(details, "  vdisk info disk.img\n  vdisk info disk.img --json\n", false));
   return {app, [&args](const Reporter& reporter) -> int {
-            auto store = open_file_store(args.image, OpenMode::kNoLock);
-            if (!store.ok()) return reporter.error(with_path(store.status(), args.image));
-            auto header = read_public_header(**store);
-            if (!header.ok()) return reporter.error(with_path(header.status(), args.image));
+            auto header = read_image_header(args.image);
+            if (!header.ok()) return reporter.error(header.status());
             const format::Header& h = *header;
             if (args.json) {
               JsonWriter w;
@@ -233,17 +234,16 @@ void write_verify_json(JsonWriter& w, const VerifyReport& r) {
 
 int run_inspect(const InspectArgs& args, const Reporter& reporter) {
   // The image first: a missing or foreign image is reported before any key is asked for.
-  auto store = open_file_store(args.image, OpenMode::kReadOnly);
-  if (!store.ok()) return reporter.error(with_path(store.status(), args.image));
-  auto key = resolve_key(args.key, args.image, /*confirm=*/false);
-  if (!key.ok()) return reporter.error(key.status());
+  auto opened = open_image(args.image, args.key, ImageAccess::kReadLinkable);
+  if (!opened.ok()) return reporter.error(opened.status());
+  const KeyMaterial& key = opened->key;
   OpenOptions options;
   options.read_only = true;
   // ORAM: unlocking reads the state and the cached top levels, --verify every bucket in tree
   // order; no block's path is read, so there is nothing for the host to link.
   options.oram_linkable_reads = true;
-  auto disk = Disk::open(std::move(store).value(), *key, options);
-  if (!disk.ok()) return reporter.error(with_path(disk.status(), args.image));
+  auto disk = unlock_image(*opened, std::move(opened->store), options);
+  if (!disk.ok()) return reporter.error(disk.status());
   DiskInfo info = (*disk)->info();
 
   std::optional<VerifyReport> report;
@@ -259,12 +259,12 @@ int run_inspect(const InspectArgs& args, const Reporter& reporter) {
     JsonWriter w;
     w.begin_object();
     w.field("image", args.image);
-    write_info_json(w, key->origin, info);
+    write_info_json(w, key.origin, info);
     if (report) write_verify_json(w, *report);
     w.end_object();
     std::cout << w.str() << "\n";
   } else {
-    print_info_text(args.image, key->origin, info);
+    print_info_text(args.image, key.origin, info);
     if (report) print_verify_text(*report, info.header.mode == format::Mode::kOram);
   }
   std::cout.flush();
@@ -291,7 +291,9 @@ Subcommand add_inspect(CLI::App& parent, InspectArgs& args) {
       "bitmap; each failing block is listed and the exit code is 3. Nothing is ever written.\n"
       "(ORAM: it reads the client state and the whole tree in a fixed order, never one block's\n"
       "path, so the host learns nothing it could link to other sessions.)");
-  app->add_option("IMAGE", args.image, "Image file")->required()->type_name("");
+  app->add_option("IMAGE", args.image, "Image file (a path, or a store URL: file:PATH)")
+      ->required()
+      ->type_name("");
   app->add_flag("--json", args.json, "Print one JSON object on stdout");
   app->add_flag("--verify", args.verify, "Authenticate every reachable block (reads the whole used part)");
   add_key_options(*app, args.key);

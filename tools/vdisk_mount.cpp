@@ -40,6 +40,7 @@
 #include "common/size.h"
 #include "mount/fuse_adapter.h"
 #include "vdisk/fs.h"
+#include "vdisk/store_url.h"
 
 namespace vdisk::tools {
 namespace {
@@ -185,13 +186,9 @@ class MountRun {
     if (a_.read_only && a_.commit_interval != kDefaultCommitInterval && a_.commit_interval != 0)
       reporter_.note("--commit-interval has no effect with --read-only");
     if (a_.linkable_reads && !a_.read_only) return reporter_.usage("--linkable-reads needs --read-only");
-    image_ = absolute(a_.image);
+    if (int rc = check_image(); rc != 0) return rc;
     mountpoint_ = absolute(a_.mountpoint);
     struct stat st {};
-    if (::stat(image_.c_str(), &st) != 0)
-      return reporter_.error(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIoError,
-                             fmt::format("{}: {}", a_.image, std::strerror(errno)));
-    if (!S_ISREG(st.st_mode)) return reporter_.error(ErrorCode::kInvalidArgument, fmt::format("{}: not a regular file", a_.image));
     if (::stat(mountpoint_.c_str(), &st) != 0)
       return reporter_.error(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIoError,
                              fmt::format("mount point {}: {}", a_.mountpoint, std::strerror(errno)));
@@ -202,14 +199,33 @@ class MountRun {
                              fmt::format("/dev/fuse: {}: FUSE is not available here (load the fuse module, or "
                                          "give the container the device)",
                                          std::strerror(errno)));
-    options_.image_path = image_;
-    options_.cache_bytes = cache;
-    options_.read_only = a_.read_only;
-    options_.oram_linkable_reads = a_.linkable_reads;
+    options_.image = image_;
+    options_.open.cache_bytes = cache;
+    options_.fs.read_only = a_.read_only;
+    options_.open.oram_linkable_reads = a_.linkable_reads;
     options_.fs.tmp_bytes = tmp;
     options_.fs.commit_interval_ms = a_.read_only ? 0 : static_cast<uint32_t>(std::lround(a_.commit_interval * 1000));
     options_.fs.default_uid = ::getuid();
     options_.fs.default_gid = ::getgid();
+    return 0;
+  }
+
+  // IMAGE: a store URL or a path (usage error for an unknown scheme or a malformed URL). A local
+  // file is named by its absolute path (the child runs in "/") and must be a regular file.
+  int check_image() {
+    auto location = locate_store(a_.image);
+    if (!location.ok()) return reporter_.usage(location.status().message());
+    const std::string* path = (*location)->local_path();
+    if (path == nullptr) {
+      image_ = a_.image;
+      return 0;
+    }
+    image_ = absolute(*path);
+    struct stat st {};
+    if (::stat(image_.c_str(), &st) != 0)
+      return reporter_.error(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIoError,
+                             fmt::format("{}: {}", *path, std::strerror(errno)));
+    if (!S_ISREG(st.st_mode)) return reporter_.error(ErrorCode::kInvalidArgument, fmt::format("{}: not a regular file", *path));
     return 0;
   }
 
@@ -361,7 +377,9 @@ int main(int argc, char** argv) {
     MountArgs args;
     CLI::App app{description(), kTool};
     app.get_formatter()->column_width(36);
-    app.add_option("IMAGE", args.image, "Image file (made by vdisk-create)")->required()->type_name("");
+    app.add_option("IMAGE", args.image, "Image file made by vdisk-create (a path, or a store URL: file:PATH)")
+        ->required()
+        ->type_name("");
     app.add_option("MOUNTPOINT", args.mountpoint, "An existing directory to mount on")->required()->type_name("");
     app.add_option("--tmp-size", args.tmp_size,
                    "Also mount an in-memory filesystem of SIZE at /tmp (never written to the image; gone at unmount)")

@@ -25,6 +25,7 @@
 #include "common/file_copy.h"
 #include "common/help_text.h"
 #include "common/image_mount.h"
+#include "common/image_open.h"
 #include "common/json.h"
 #include "common/progress.h"
 #include "common/report.h"
@@ -324,23 +325,21 @@ int run_recover(const RecoverArgs& args, const Reporter& reporter) {
   if (args.out.empty()) return reporter.usage("--out needs a directory");
   auto out_exists = check_out_dir(args.out);
   if (!out_exists.ok()) return reporter.error(out_exists.status());
-  auto file = open_file_store(args.image, OpenMode::kReadOnly);
-  if (!file.ok()) return reporter.error(with_path(file.status(), args.image));
-  auto key = resolve_key(args.key, args.image, /*confirm=*/false);
-  if (!key.ok()) return reporter.error(key.status());
-  BlockStore& store = **file;
+  auto opened = open_image(args.image, args.key, ImageAccess::kReadLinkable);
+  if (!opened.ok()) return reporter.error(opened.status());
+  const OpenedImage& image = *opened;
   auto open_at = [&](CommitChoice commit) {
     OpenOptions o;
     o.read_only = true;
     o.oram_linkable_reads = true;  // salvage never writes the image (see the --help: what the host can link)
     o.commit = commit;
-    return Disk::open(std::make_unique<BorrowedStore>(store), *key, o);
+    return Disk::open(std::make_unique<BorrowedStore>(*image.store), image.key, o);
   };
 
   // The commit: as asked, or the newest unless its root cannot be read and the previous one's can.
   const CommitChoice first = args.commit == "previous" ? CommitChoice::kPrevious : CommitChoice::kNewest;
   auto disk = open_at(first);
-  if (!disk.ok()) return reporter.error(with_path(disk.status(), args.image));
+  if (!disk.ok()) return reporter.error(with_path(disk.status(), image.name()));
   auto salvage = Salvage::open(**disk);
   std::string note;
   if (args.commit.empty() && (!salvage.ok() || !(*salvage)->root_complete())) {
@@ -362,7 +361,7 @@ int run_recover(const RecoverArgs& args, const Reporter& reporter) {
   if (!salvage.ok()) {
     Status s = salvage.status();
     if (args.commit != "previous") s = s.with_context("nothing to salvage at this commit (try --commit previous)");
-    return reporter.error(with_path(s, args.image));
+    return reporter.error(with_path(s, image.name()));
   }
   if (!*out_exists && ::mkdir(args.out.c_str(), 0755) != 0)
     return reporter.error(host_error(errno, "creating --out " + args.out));

@@ -18,6 +18,7 @@
 
 #include "common/exit_codes.h"
 #include "common/help_text.h"
+#include "common/image_open.h"
 #include "common/json.h"
 #include "common/report.h"
 #include "vdisk/disk.h"
@@ -49,16 +50,14 @@ struct FsUse {
 };
 
 int run_slots(const SlotsArgs& args, const Reporter& reporter) {
-  auto store = open_file_store(args.image, OpenMode::kReadOnly);
-  if (!store.ok()) return reporter.error(with_path(store.status(), args.image));
-  auto key = resolve_key(args.key, args.image, /*confirm=*/false);
-  if (!key.ok()) return reporter.error(key.status());
+  auto opened = open_image(args.image, args.key, ImageAccess::kReadLinkable);
+  if (!opened.ok()) return reporter.error(opened.status());
   OpenOptions options;
   options.read_only = true;
   options.oram_linkable_reads = true;  // ORAM: the slot map walks the whole tree, no block's path
   options.readahead_blocks = 0;
-  auto disk = Disk::open(std::move(store).value(), *key, options);
-  if (!disk.ok()) return reporter.error(with_path(disk.status(), args.image));
+  auto disk = unlock_image(*opened, std::move(opened->store), options);
+  if (!disk.ok()) return reporter.error(disk.status());
   const DiskInfo info = (*disk)->info();
   auto map = (*disk)->slot_map();
   if (!map.ok()) return reporter.error(with_path(map.status(), args.image));

@@ -32,6 +32,7 @@
 
 #include "common/exit_codes.h"
 #include "common/help_text.h"
+#include "common/image_open.h"
 #include "common/json.h"
 #include "common/progress.h"
 #include "common/report.h"
@@ -423,53 +424,30 @@ struct TracedDisk {
   uint64_t image_slots = 0;
 };
 
-// Opens the image: the file first (missing, foreign or locked before any key is asked for), then
+// Opens the image: the store first (missing, foreign or locked before any key is asked for), then
 // the key. Sets wl.commits: --write, or ORAM reads, which write their paths back as a file
 // command's do (one commit of the new positions at the end), unless --linkable-reads.
 Result<TracedDisk> open_traced(const TraceArgs& args, Workload& wl) {
-  if (!args.write && !args.linkable_reads) {
-    auto peek = open_file_store(args.image, OpenMode::kNoLock);
-    if (!peek.ok()) return with_path(peek.status(), args.image);
-    auto header = read_public_header(**peek);
-    if (!header.ok()) return with_path(header.status(), args.image);
-    wl.commits = header->mode == format::Mode::kOram;
-  }
-  wl.commits = wl.commits || args.write;
-  auto file = open_file_store(args.image, wl.commits ? OpenMode::kReadWrite : OpenMode::kReadOnly);
-  if (!file.ok()) return with_path(file.status(), args.image);
-  auto key = resolve_key(args.key, args.image, /*confirm=*/false);
-  if (!key.ok()) return key.status();
+  const ImageAccess access = args.write            ? ImageAccess::kReadWrite
+                             : args.linkable_reads ? ImageAccess::kReadLinkable
+                                                   : ImageAccess::kRead;
+  VDISK_ASSIGN_OR_RETURN(OpenedImage image, open_image(args.image, args.key, access));
+  wl.commits = !image.store->read_only();
   TracedDisk t;
   t.log = std::make_shared<TraceLog>();
   t.log->set_enabled(false);
-  t.image_slots = (*file)->block_count();
+  t.image_slots = image.store->block_count();
   OpenOptions options;
   options.read_only = !wl.commits;
   options.oram_linkable_reads = args.linkable_reads;
-  auto opened = Disk::open(make_tracing_store(std::move(file).value(), t.log), *key, options);
-  if (!opened.ok()) return with_path(opened.status(), args.image);
-  t.disk = std::move(opened).value();
+  VDISK_ASSIGN_OR_RETURN(t.disk, unlock_image(image, make_tracing_store(std::move(image.store), t.log), options));
   return t;
 }
 
-int run_trace(const TraceArgs& args, const Reporter& reporter) {
-  // ---- the command line, before the image is touched
-  auto parsed = parse_workload(args);
-  if (!parsed.ok()) return reporter.usage(parsed.status().message());
-  if (args.write && args.linkable_reads)
-    return reporter.usage("--linkable-reads is for read workloads: --write opens the image for writing anyway");
-  Workload& wl = *parsed;
-
-  // ---- the image
-  auto traced = open_traced(args, wl);
-  if (!traced.ok()) return reporter.error(traced.status());
-  std::shared_ptr<TraceLog> log = traced->log;
-  const uint64_t image_slots = traced->image_slots;
-  Disk& disk = *traced->disk;
+// Checks that need the unlocked image; still nothing written. Each returns the exit code of a
+// failure (printed), 0 when there is none. First the blocks and the image's state:
+int check_range(const TraceArgs& args, const Workload& wl, Disk& disk, const Reporter& reporter) {
   const uint64_t capacity = disk.capacity();
-  const DiskInfo info = disk.info();
-
-  // ---- checks that need the unlocked image; still nothing written
   if (wl.pattern != Pattern::kRandom && wl.start >= capacity) {
     return reporter.usage(fmt::format("--start {} is outside the disk: {} has {} blocks (0 to {})", wl.start,
                                       args.image, capacity, capacity - 1));
@@ -486,92 +464,138 @@ int run_trace(const TraceArgs& args, const Reporter& reporter) {
                                       "make the image with vdisk-create, which formats it",
                                       args.image));
   }
-  const std::vector<uint64_t> lbas = workload_lbas(wl, capacity);
-  if (args.write) {
-    std::vector<uint64_t> distinct = lbas;
-    std::sort(distinct.begin(), distinct.end());
-    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-    if (!disk.can_absorb(distinct.size())) {
-      return reporter.error(ErrorCode::kNoSpace,
-                            fmt::format("{}: rewriting the {} distinct blocks of this workload in one commit needs "
-                                        "more free slots than the image has ({} free of {}); use fewer --ops",
-                                        args.image, distinct.size(), info.free_slots, info.header.geometry.data_slots));
-    }
-  }
-
-  // ---- the workload, printed as it goes
-  const std::string_view kind = args.write ? "write" : "read";
-  TracePrinter printer(args.json, wl.ops);
-  printer.begin(args.image, format::mode_name(info.header.mode), capacity, wl, workload_text(wl));
-  Summary summary(image_slots);
-  ProgressBar bar("tracing", kBlockSize, isatty(STDERR_FILENO) == 1 && isatty(STDOUT_FILENO) == 0);
-  std::vector<uint8_t> block(kBlockSize);
-  // Shuffle mode gives a block its own slot from its first write on; a write-back of a block never
-  // written before would take a slot for good (the filesystem trims only blocks it frees). Such
-  // blocks (a null pointer and zeros before this workload's first write of them) are trimmed
-  // again after the traced commit, untraced, and committed once more.
-  const bool give_back = args.write && info.header.mode == format::Mode::kShuffle;
-  std::unordered_set<uint64_t> touched;
-  std::vector<uint64_t> never_written;
-  for (uint64_t i = 0; i < wl.ops; ++i) {
-    const uint64_t lba = lbas[i];
-    log->set_op(i);
-    Status s;
-    if (args.write) {
-      s = disk.read(lba, block);  // untraced: only the write-back is the operation
-      if (s.ok() && give_back && touched.insert(lba).second) {
-        auto where = disk.locate(lba);
-        if (!where.ok()) {
-          s = where.status();
-        } else if (where->is_null() && std::all_of(block.begin(), block.end(), [](uint8_t b) { return b == 0; })) {
-          never_written.push_back(lba);
-        }
-      }
-      log->set_enabled(true);
-      if (s.ok()) s = disk.write(lba, block);
-    } else {
-      log->set_enabled(true);
-      s = disk.read(lba, block);
-    }
-    log->set_enabled(false);
-    const Seen seen = Seen::from(log->take_events());
-    if (!s.ok()) {
-      bar.finish();
-      return printer.fail(reporter, with_path(s.with_context(fmt::format("operation {}, block {}", i, lba)),
-                                              args.image));
-    }
-    printer.op(i, kind, lba, seen);
-    summary.add(seen);
-    bar.update(i + 1, wl.ops);
-  }
-  bar.finish();
-
-  Seen commit;
-  if (wl.commits) {
-    log->set_op(wl.ops);
-    log->set_enabled(true);
-    Status s = disk.commit();
-    log->set_enabled(false);
-    commit = Seen::from(log->take_events());
-    if (!s.ok()) return printer.fail(reporter, with_path(s, args.image));
-  }
-  summary.set_totals(log->bytes_read(), log->bytes_written());
-  if (!never_written.empty()) {
-    Status s;
-    for (size_t i = 0; i < never_written.size() && s.ok(); ++i) s = disk.trim(never_written[i], 1);
-    if (s.ok()) s = disk.commit();
-    if (!s.ok()) {
-      return printer.fail(reporter, with_path(s.with_context(fmt::format(
-                                                  "the traced commit is done (the logical content is unchanged), but "
-                                                  "trimming the {} never-written blocks it wrote failed",
-                                                  never_written.size())),
-                                              args.image));
-    }
-    summary.set_retrimmed(never_written.size());
-  }
-  printer.end(wl.commits ? &commit : nullptr, summary, kind);
-  std::cout.flush();
   return 0;
+}
+
+// Then, for --write, the space one commit of the workload's distinct blocks needs.
+int check_space(const TraceArgs& args, const std::vector<uint64_t>& lbas, Disk& disk, const Reporter& reporter) {
+  if (!args.write) return 0;
+  std::vector<uint64_t> distinct = lbas;
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  if (disk.can_absorb(distinct.size())) return 0;
+  const DiskInfo info = disk.info();
+  return reporter.error(ErrorCode::kNoSpace,
+                        fmt::format("{}: rewriting the {} distinct blocks of this workload in one commit needs "
+                                    "more free slots than the image has ({} free of {}); use fewer --ops",
+                                    args.image, distinct.size(), info.free_slots, info.header.geometry.data_slots));
+}
+
+// One traced run: the workload's operations, then its commit, printed as they go.
+class TraceRun {
+ public:
+  TraceRun(const TraceArgs& args, const Workload& wl, TracedDisk& traced)
+      : args_(args), wl_(wl), disk_(*traced.disk), log_(*traced.log), printer_(args.json, wl.ops),
+        summary_(traced.image_slots),
+        // Shuffle mode gives a block its own slot from its first write on; a write-back of a block
+        // never written before would take a slot for good (the filesystem trims only blocks it
+        // frees). Such blocks (a null pointer and zeros before this workload's first write of
+        // them) are trimmed again after the traced commit, untraced, and committed once more.
+        give_back_(args.write && disk_.info().header.mode == format::Mode::kShuffle) {}
+
+  int run(const std::vector<uint64_t>& lbas, const Reporter& reporter) {
+    const DiskInfo info = disk_.info();
+    printer_.begin(args_.image, format::mode_name(info.header.mode), disk_.capacity(), wl_, workload_text(wl_));
+    if (Status s = operations(lbas); !s.ok()) return printer_.fail(reporter, with_path(s, args_.image));
+    Seen commit;
+    if (wl_.commits) {
+      log_.set_op(wl_.ops);
+      log_.set_enabled(true);
+      Status s = disk_.commit();
+      log_.set_enabled(false);
+      commit = Seen::from(log_.take_events());
+      if (!s.ok()) return printer_.fail(reporter, with_path(s, args_.image));
+    }
+    summary_.set_totals(log_.bytes_read(), log_.bytes_written());
+    if (Status s = retrim(); !s.ok()) return printer_.fail(reporter, with_path(s, args_.image));
+    printer_.end(wl_.commits ? &commit : nullptr, summary_, kind());
+    std::cout.flush();
+    return 0;
+  }
+
+ private:
+  std::string_view kind() const { return args_.write ? "write" : "read"; }
+
+  Status operations(const std::vector<uint64_t>& lbas) {
+    ProgressBar bar("tracing", kBlockSize, isatty(STDERR_FILENO) == 1 && isatty(STDOUT_FILENO) == 0);
+    for (uint64_t i = 0; i < wl_.ops; ++i) {
+      const uint64_t lba = lbas[i];
+      log_.set_op(i);
+      Status s = args_.write ? write_back(lba) : traced_read(lba);
+      log_.set_enabled(false);
+      const Seen seen = Seen::from(log_.take_events());
+      if (!s.ok()) {
+        bar.finish();
+        return s.with_context(fmt::format("operation {}, block {}", i, lba));
+      }
+      printer_.op(i, kind(), lba, seen);
+      summary_.add(seen);
+      bar.update(i + 1, wl_.ops);
+    }
+    bar.finish();
+    return Status::Ok();
+  }
+
+  Status traced_read(uint64_t lba) {
+    log_.set_enabled(true);
+    return disk_.read(lba, block_);
+  }
+
+  // Reads the block untraced (only the write-back is the operation), then writes it back traced.
+  Status write_back(uint64_t lba) {
+    VDISK_RETURN_IF_ERROR(disk_.read(lba, block_));
+    if (give_back_ && touched_.insert(lba).second) {
+      VDISK_ASSIGN_OR_RETURN(format::BlockPointer where, disk_.locate(lba));
+      if (where.is_null() && std::all_of(block_.begin(), block_.end(), [](uint8_t b) { return b == 0; }))
+        never_written_.push_back(lba);
+    }
+    log_.set_enabled(true);
+    return disk_.write(lba, block_);
+  }
+
+  // Trims the never-written blocks again (untraced) and commits.
+  Status retrim() {
+    if (never_written_.empty()) return Status::Ok();
+    Status s;
+    for (size_t i = 0; i < never_written_.size() && s.ok(); ++i) s = disk_.trim(never_written_[i], 1);
+    if (s.ok()) s = disk_.commit();
+    if (!s.ok())
+      return s.with_context(fmt::format("the traced commit is done (the logical content is unchanged), but "
+                                        "trimming the {} never-written blocks it wrote failed",
+                                        never_written_.size()));
+    summary_.set_retrimmed(never_written_.size());
+    return Status::Ok();
+  }
+
+  const TraceArgs& args_;
+  const Workload& wl_;
+  Disk& disk_;
+  TraceLog& log_;
+  TracePrinter printer_;
+  Summary summary_;
+  const bool give_back_;
+  std::vector<uint8_t> block_ = std::vector<uint8_t>(kBlockSize);
+  std::unordered_set<uint64_t> touched_;
+  std::vector<uint64_t> never_written_;
+};
+
+int run_trace(const TraceArgs& args, const Reporter& reporter) {
+  // ---- the command line, before the image is touched
+  auto parsed = parse_workload(args);
+  if (!parsed.ok()) return reporter.usage(parsed.status().message());
+  if (args.write && args.linkable_reads)
+    return reporter.usage("--linkable-reads is for read workloads: --write opens the image for writing anyway");
+  Workload& wl = *parsed;
+  // ---- the image, and what needs it unlocked
+  auto traced = open_traced(args, wl);
+  if (!traced.ok()) return reporter.error(traced.status());
+  Disk& disk = *traced->disk;
+  if (int rc = check_range(args, wl, disk, reporter); rc != 0) return rc;
+  const std::vector<uint64_t> lbas = workload_lbas(wl, disk.capacity());
+  if (int rc = check_space(args, lbas, disk, reporter); rc != 0) return rc;
+  // ---- the workload, printed as it goes
+  TraceRun run(args, wl, *traced);
+  return run.run(lbas, reporter);
 }
 
 }  // namespace

@@ -44,6 +44,7 @@
 #include "vdisk/keys.h"
 #include "vdisk/keyslot.h"
 #include "vdisk/status.h"
+#include "vdisk/store_url.h"
 
 namespace vdisk {
 
@@ -98,8 +99,8 @@ struct FsStats {
   uint64_t automatic_commits = 0; // of which made because spare slots ran low
 };
 
-// Where a persistent image comes from when it does not exist yet, and the first-boot decision
-// (docs/DESIGN.md, "Whole-image rollback and formatting (G4)", has the whole boot table).
+// The first-boot decision of mount() (docs/DESIGN.md, "Whole-image rollback and formatting
+// (G4)", has the whole boot table).
 //
 // vdisk cannot tell a first boot from a host that deleted or emptied the image, or that replayed
 // the image's very first superblock (its creation commit, before any filesystem was written):
@@ -107,9 +108,10 @@ struct FsStats {
 // create_if_absent (how) and first_boot (the caller's assertion that no image has ever existed).
 // Without first_boot a missing or empty image is kImageMissing and an image at its creation
 // commit is kRollback; nothing is created, formatted or written.
-struct CreatePolicy {
-  // Create a new image when the file is missing or zero-length (only with first_boot). An
-  // existing image that fails to open (wrong key, damage) is always an error, never reformatted.
+struct BootPolicy {
+  // Create a new image (MountOptions::create) when the location holds none (a missing or
+  // zero-length file), only with first_boot. An existing image that fails to open (wrong key,
+  // damage) is always an error, never reformatted.
   bool create_if_absent = false;
   // The caller asserts that this is the first boot: no image has ever existed for this enclave
   // (e.g. it generated and sealed its key during this boot). Allows creating a missing or empty
@@ -120,17 +122,10 @@ struct CreatePolicy {
   // Seam for issue #21: a trusted monotonic counter will decide this (first boot only while the
   // counter is at its initial value), in one place (boot_decision in fs/mount.cpp).
   bool first_boot = false;
-  uint64_t capacity_bytes = 0;  // logical capacity, a multiple of 4096 (required when creating)
-  format::Mode mode = format::Mode::kShuffle;
-  double spare_fraction = format::kDefaultSpareFraction;
-  ScryptParams scrypt;      // when the key is a passphrase
-  bool fill_random = true;  // fill the new image with random bytes first (G5)
 };
 
-// Options of the filesystem itself, independent of where the Disk comes from.
 struct FsOptions {
   uint64_t tmp_bytes = 0;         // size cap of the in-memory /tmp; 0: no /tmp
-  bool persistent = true;         // false: no image, the memory filesystem alone at "/"
   Clock clock;                    // empty: system_clock_now
   uint32_t commit_interval_ms = 0;  // 0: commit only on fsync/sync/unmount (and when space forces it)
   uint32_t default_uid = 0;       // owner of files created through this mount
@@ -144,25 +139,34 @@ struct FsOptions {
   // (to a fresh leaf), and unmount commits the Disk once (its new positions, no filesystem
   // change) so that the next session does not repeat this one's paths; sync() and the commit
   // interval commit nothing. /tmp stays writable.
+  // mount() opens the Disk for it (ImageAccess::kRead, include/vdisk/store_url.h): a shuffle image
+  // read-only (shared lock, never written); an ORAM image for writing (exclusive lock, as a
+  // writer: its reads write their paths back and unmount commits the new positions, so the host
+  // cannot link this session's reads to the next session's), unless OpenOptions::
+  // oram_linkable_reads, which opens it read-only (shared lock, never written: for an image the
+  // host gives read-only) and lets the host link this session's reads to the previous and the
+  // next session's, block by block.
   bool read_only = false;
 };
 
+// Everything mount() needs, one struct per concern: where the image is, its key, the boot
+// decision, what a created image looks like, how the Disk is opened, and the filesystem.
 struct MountOptions {
-  std::string image_path;  // empty: no persistent image (the memory filesystem alone, needs tmp_bytes)
+  // The image: a store URL or a bare path (include/vdisk/store_url.h), e.g. "/data/app.img",
+  // "file:/data/app.img". Empty: no persistent image (the memory filesystem alone at "/", which
+  // needs fs.tmp_bytes). mount(store, options) uses it only to name the image in messages.
+  std::string image;
   KeyMaterial key;
-  size_t cache_bytes = kDefaultCacheBytes;
-  size_t readahead_blocks = kDefaultReadaheadBlocks;  // OpenOptions::readahead_blocks (0: off)
-  // The filesystem is read-only (EROFS for every change). A shuffle image is opened read-only
-  // (shared lock, never written). An ORAM image is opened for writing (exclusive lock, as a
-  // writer): its reads write their paths back and unmount commits the new positions, so the host
-  // cannot link this session's reads to the next session's (FsOptions::read_only). With
-  // oram_linkable_reads the ORAM image is opened read-only instead (shared lock, never written:
-  // for an image file the host gives read-only), and the host can link this session's reads to
-  // the previous and the next session's, block by block (OpenOptions::oram_linkable_reads).
-  bool read_only = false;
-  bool oram_linkable_reads = false;  // only with read_only
-  CreatePolicy create;
-  FsOptions fs;
+  BootPolicy boot;
+  // A created image (boot.create_if_absent on a first boot): capacity_blocks is required; mode,
+  // spare_fraction, commit_padding, scrypt (for a passphrase key), fill_random (G5) and progress
+  // as for Disk::create.
+  CreateOptions create;
+  // How the Disk is opened: cache_bytes, readahead_blocks, oram_cached_levels, and
+  // oram_linkable_reads (with fs.read_only, see there). mount() sets read_only (from fs.read_only
+  // and the image's mode) and commit (always the newest) itself.
+  OpenOptions open;
+  FsOptions fs;  // fs.read_only: a read-only mount
 };
 
 class NodeFileSystem;  // include/vdisk/node_fs.h
@@ -234,16 +238,28 @@ class FileSystem {
   virtual NodeFileSystem* nodes() { return nullptr; }
 };
 
-// Mount at boot: opens (or, on a first boot, creates) the image, mounts it at "/" and the memory
-// filesystem at "/tmp". The boot decision (CreatePolicy, docs/DESIGN.md G4):
+// Mount at boot: opens (or, on a first boot, creates) the image named by options.image (a store
+// URL or a path), mounts it at "/" and the memory filesystem at "/tmp". The boot decision
+// (BootPolicy, docs/DESIGN.md G4):
 //  - image with a filesystem: opened (first_boot or not);
-//  - file missing or zero-length: created and formatted with first_boot and create_if_absent;
-//    otherwise kImageMissing (the host may have deleted or emptied it), nothing created;
+//  - nothing there, or a zero-length file (StoreState kAbsent, kEmpty): created and formatted
+//    with first_boot and create_if_absent; otherwise kImageMissing (the host may have deleted or
+//    emptied it), nothing created;
 //  - image at its creation commit (no filesystem ever written): formatted with first_boot;
 //    otherwise kRollback (the host may have replayed its first superblock), nothing written.
-// Other errors keep the Disk's codes (kAuthFailed for a wrong key, kCorrupt, kNotVdisk, kInUse,
-// ...) with the image path in the message.
+// An unknown URL scheme or a malformed URL is kInvalidArgument, nothing opened. Other errors keep
+// the Disk's codes (kAuthFailed for a wrong key, kCorrupt, kNotVdisk, kInUse, ...) with "image
+// NAME" in the message (NAME: the path for a file, the URL otherwise).
 Result<std::unique_ptr<FileSystem>> mount(const MountOptions& options);
+
+// The same over a store the caller opened (any BlockStore: a test's memory store, a program's
+// own transport), which holds the image: options.image only names it in messages (empty:
+// store->describe()). The boot decision is the one above for a store that is there: an image at
+// its creation commit is formatted only with first_boot; no image is created in it (make one with
+// Disk::create and format_filesystem, or vdisk-create). With
+// fs.read_only on an ORAM image (without oram_linkable_reads) the store must be writable.
+// The store is closed with the filesystem (or on failure).
+Result<std::unique_ptr<FileSystem>> mount(std::unique_ptr<BlockStore> store, const MountOptions& options);
 
 // Mounts a filesystem on an already-open Disk (tests, tools). Never formats: a Disk on which
 // nothing was ever written (Disk::pristine: at its creation commit) is refused with kRollback

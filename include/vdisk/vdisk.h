@@ -92,8 +92,11 @@ typedef enum vd_mode {
  * The struct and every buffer it points to are borrowed for the duration of vd_mount only. */
 typedef struct vd_mount_options {
   size_t struct_size;      /* sizeof(vd_mount_options) as compiled by the caller */
-  const char* image_path;  /* the image file; NULL or "": no image, the memory filesystem alone
-                              at "/" (tmp_bytes must then be > 0). Default NULL */
+  const char* image_path;  /* the image: a file path, or a store URL (include/vdisk/store_url.h:
+                              "file:PATH", "file:///ABSOLUTE/PATH"; a string without a known
+                              scheme is a path); an unknown scheme or a malformed URL is -EINVAL
+                              and nothing is created. NULL or "": no image, the memory filesystem
+                              alone at "/" (tmp_bytes must then be > 0). Default NULL */
   int32_t key_kind;        /* a vd_key_kind. Default VD_KEY_NONE */
   const uint8_t* key;      /* VD_KEY_RAW, VD_KEY_PASSPHRASE: the key bytes. Default NULL */
   size_t key_len;          /* their length. Default 0 */

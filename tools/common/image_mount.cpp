@@ -6,6 +6,7 @@
 #include <cstring>
 #include <utility>
 
+#include "common/image_open.h"
 #include "common/report.h"
 #include "vdisk/block_store.h"
 #include "vdisk/format.h"
@@ -52,44 +53,28 @@ FsOptions tool_fs_options() {
 
 Result<std::unique_ptr<MountedImage>> MountedImage::open(const std::string& image, const KeyOptions& key_options,
                                                          Access access) {
-  // The file is opened for writing by writing commands, and by read commands on an ORAM image
-  // (unless linkable), whose reads write their paths back; the header tells the mode (Disk::open
-  // checks it again, authenticated).
-  bool writable = access == Access::kReadWrite;
-  if (access == Access::kRead) {
-    auto peek = open_file_store(image, OpenMode::kNoLock);
-    if (!peek.ok()) return with_path(peek.status(), image);
-    auto header = read_public_header(**peek);
-    if (!header.ok()) return with_path(header.status(), image);
-    writable = header->mode == format::Mode::kOram;
-  }
-  // The file first: a missing, foreign or locked image is reported before any key is asked for.
-  // The file and its lock are held from here to the end.
-  auto file = open_file_store(image, writable ? OpenMode::kReadWrite : OpenMode::kReadOnly);
-  if (!file.ok()) {
-    Status s = with_path(file.status(), image);
-    if (access == Access::kRead && writable)
-      s = Status(s.code(), s.message() + " (reading an ORAM image writes it, to move every block read to a fresh "
-                                         "path; --linkable-reads reads it without writing, and lets the host link "
-                                         "those reads to other sessions')");
-    return s;
-  }
-  auto key = resolve_key(key_options, image, /*confirm=*/false);
-  if (!key.ok()) return key.status();
-
-  auto guard = std::make_unique<GuardedStore>(std::move(file).value());
+  // The store is opened for writing by writing commands, and by read commands on an ORAM image
+  // (unless linkable), whose reads write their paths back. The store and its lock are held from
+  // here to the end.
+  auto opened = open_image(image, key_options, access,
+                           "(reading an ORAM image writes it, to move every block read to a fresh path; "
+                           "--linkable-reads reads it without writing, and lets the host link those reads to other "
+                           "sessions')");
+  if (!opened.ok()) return opened.status();
+  const bool writable = !opened->store->read_only();
+  auto guard = std::make_unique<GuardedStore>(std::move(opened->store));
   GuardedStore* raw_guard = guard.get();
   OpenOptions options;
   options.read_only = !writable;
   options.oram_linkable_reads = access == Access::kReadLinkable;
-  auto disk = Disk::open(std::move(guard), *key, options);
-  if (!disk.ok()) return with_path(disk.status(), image);
+  auto disk = unlock_image(*opened, std::move(guard), options);
+  if (!disk.ok()) return disk.status();
   FsOptions fs_options = tool_fs_options();
   fs_options.read_only = access != Access::kReadWrite;
   auto fs = mount_disk(std::move(disk).value(), fs_options);
-  if (!fs.ok()) return with_path(fs.status(), image);
+  if (!fs.ok()) return with_path(fs.status(), opened->name());
   std::unique_ptr<MountedImage> mounted(new MountedImage());
-  mounted->image_ = image;
+  mounted->image_ = opened->name();
   mounted->writes_ = access == Access::kReadWrite;
   mounted->fs_ = std::move(fs).value();
   mounted->guard_ = raw_guard;

@@ -27,6 +27,7 @@
 #include "vdisk/disk.h"
 #include "vdisk/fs.h"
 #include "vdisk/status.h"
+#include "vdisk/store_url.h"
 
 namespace vdisk::tools {
 
@@ -34,12 +35,13 @@ class GuardedStore;
 
 class MountedImage {
  public:
-  enum class Access { kRead, kReadLinkable, kReadWrite };
+  using Access = ImageAccess;  // include/vdisk/store_url.h
   // The access of a read-only command: kReadLinkable with --linkable-reads, else kRead.
   static Access reading(bool linkable_reads) { return linkable_reads ? Access::kReadLinkable : Access::kRead; }
 
-  // Opens the image file first (so a missing, foreign or locked image is reported before a key is
-  // asked for), then resolves the key, unlocks and mounts. Errors name the image.
+  // Opens the image's store first (tools/common/image_open.h: so a missing, foreign or locked
+  // image is reported before a key is asked for), then resolves the key, unlocks and mounts.
+  // `image` is a store URL or a path. Errors name the image.
   static Result<std::unique_ptr<MountedImage>> open(const std::string& image, const KeyOptions& key,
                                                     Access access);
   ~MountedImage();
