@@ -79,6 +79,23 @@ std::set<std::string> names_in(FileSystem& fs, const std::string& dir) {
 
 bool has(const Status& s, const std::string& text) { return s.message().find(text) != std::string::npos; }
 
+// An ordinary (not first) boot of `path`, writable and then read-only: each is refused with
+// `code` (and its errno), its message names every one of `phrases`, and the image file still
+// holds exactly `unchanged`.
+void expect_later_boot_refused(const std::string& path, ErrorCode code, int errno_value,
+                               std::initializer_list<std::string> phrases, const std::string& unchanged) {
+  for (bool read_only : {false, true}) {
+    MountOptions o = boot_options(path, Boot::kLater);
+    o.fs.read_only = read_only;
+    auto refused = vdisk::mount(o);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.status().code() == code);
+    CHECK(refused.status().error_number() == errno_value);
+    for (const auto& phrase : phrases) CHECK(has(refused.status(), phrase));
+    CHECK(test::read_file(path) == unchanged);
+  }
+}
+
 // The bytes of one slot of the image file.
 std::string read_slot(const std::string& path, uint64_t slot) {
   std::ifstream f(path, std::ios::binary);
@@ -181,16 +198,7 @@ TEST_CASE("boot: an emptied image is kImageMissing unless a first boot is assert
     put(*fs, "/state", "precious");
   }
   std::filesystem::resize_file(path, 0);  // the host empties the file
-  for (bool read_only : {false, true}) {
-    MountOptions o = boot_options(path, Boot::kLater);
-    o.fs.read_only = read_only;
-    auto refused = vdisk::mount(o);
-    REQUIRE_FALSE(refused.ok());
-    CHECK(refused.status().code() == ErrorCode::kImageMissing);
-    CHECK(has(refused.status(), "is empty"));
-    CHECK(has(refused.status(), "not a first boot"));
-    CHECK(std::filesystem::file_size(path) == 0);
-  }
+  expect_later_boot_refused(path, ErrorCode::kImageMissing, ENOMEDIUM, {"is empty", "not a first boot"}, "");
   // Asserted as a first boot, the empty file becomes a new image: the assertion is trusted (a
   // wrong one loses the data, as here); issue #21's counter is what will make it trustworthy.
   auto fs = mount_ok(boot_options(path, Boot::kFirstBoot));
@@ -205,18 +213,8 @@ TEST_CASE("boot: an image at its creation commit is kRollback unless a first boo
   const std::string path = dir.file("disk.vdisk");
   (void)create_unformatted(path);  // e.g. vdisk-create stopped before it made the filesystem
   const std::string before = test::read_file(path);
-  for (bool read_only : {false, true}) {
-    MountOptions o = boot_options(path, Boot::kLater);
-    o.fs.read_only = read_only;
-    auto refused = vdisk::mount(o);
-    REQUIRE_FALSE(refused.ok());
-    CHECK(refused.status().code() == ErrorCode::kRollback);
-    CHECK(refused.status().error_number() == ESTALE);
-    CHECK(has(refused.status(), path));
-    CHECK(has(refused.status(), "creation commit"));
-    CHECK(has(refused.status(), "replayed the image's first superblock"));
-    CHECK(test::read_file(path) == before);
-  }
+  expect_later_boot_refused(path, ErrorCode::kRollback, ESTALE,
+                            {path, "creation commit", "replayed the image's first superblock"}, before);
   // A read-only first boot cannot format it either.
   MountOptions ro = boot_options(path, Boot::kFirstBoot);
   ro.fs.read_only = true;
@@ -266,16 +264,8 @@ TEST_CASE("boot: a host replaying the image's first superblock is refused (kRoll
     CHECK((*disk)->info().sequence == 1);
     CHECK((*disk)->pristine());
   }
-  for (bool read_only : {false, true}) {
-    MountOptions o = boot_options(path, Boot::kLater);
-    o.fs.read_only = read_only;
-    auto refused = vdisk::mount(o);
-    REQUIRE_FALSE(refused.ok());
-    CHECK(refused.status().code() == ErrorCode::kRollback);
-    CHECK(has(refused.status(), "commit 1"));
-    CHECK(has(refused.status(), "replayed"));
-    CHECK(test::read_file(path) == replayed);  // not one byte written
-  }
+  // Not one byte written.
+  expect_later_boot_refused(path, ErrorCode::kRollback, ESTALE, {"commit 1", "replayed"}, replayed);
   // Decided and documented (docs/DESIGN.md, G4): a first boot asserted over the replayed image
   // formats it, because the assertion is trusted as given. The caller must only assert it when
   // no image can have existed (issue #21: a trusted counter makes this safe).

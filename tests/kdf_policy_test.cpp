@@ -4,6 +4,7 @@
 // crypto::testing::scrypt_runs() shows that a refused slot never reached OpenSSL.
 #include <catch2/catch.hpp>
 
+#include "keyslot_util.h"
 #include "test_util.h"
 
 #include <array>
@@ -27,37 +28,20 @@ using test::ForwardStore;
 
 namespace {
 
-constexpr ScryptParams kFast{10, 8, 1};  // 1 MiB, work 2^13
+using test::contains;
+using test::make_header;
+using test::passphrase;
+using test::random_key;
+constexpr ScryptParams kFast = test::kFastScrypt;
 constexpr uint64_t kMiB = uint64_t{1} << 20;
 constexpr uint64_t kGiB = uint64_t{1} << 30;
 
-KeyMaterial passphrase(const std::string& text, KdfLimits limits = {}) {
-  crypto::SecretBytes bytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
-  KeyMaterial key = KeyMaterial::from_passphrase(std::move(bytes), "test passphrase");
-  key.kdf_limits = limits;
-  return key;
-}
-
-SecretKey random_key() {
-  auto k = SecretKey::random();
-  REQUIRE_OK(k);
-  return std::move(k).value();
-}
-
-Header make_header() {
-  Header h;
-  REQUIRE_OK(crypto::random_bytes(h.image_id));
-  h.geometry = format::geometry_for_capacity(256).value();
-  return h;
-}
 
 void set_params(format::Keyslot& slot, ScryptParams p) {
   slot.scrypt_log2_n = p.log2_n;
   slot.scrypt_r = p.r;
   slot.scrypt_p = p.p;
 }
-
-bool contains(const std::string& haystack, const std::string& needle) { return haystack.find(needle) != std::string::npos; }
 
 Status check(ScryptParams p, KdfLimits limits = {}) { return check_scrypt_params(p, limits); }
 

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "keyslot_util.h"
 #include "test_util.h"
 
 #include <array>
@@ -16,33 +17,13 @@ using format::KeyslotKind;
 
 namespace {
 
-// Fast scrypt for tests (N = 1024).
-constexpr ScryptParams kFast{10, 8, 1};
-
-KeyMaterial passphrase(const std::string& text) {
-  crypto::SecretBytes bytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
-  return KeyMaterial::from_passphrase(std::move(bytes), "test passphrase");
-}
-
-SecretKey random_key() {
-  auto k = SecretKey::random();
-  REQUIRE_OK(k);
-  return std::move(k).value();
-}
-
-Header make_header() {
-  Header h;
-  REQUIRE_OK(crypto::random_bytes(h.image_id));
-  auto g = format::geometry_for_capacity(256);
-  REQUIRE_OK(g);
-  h.geometry = g.value();
-  h.created_unix = 1700000000;
-  return h;
-}
+using test::contains;
+using test::make_header;
+using test::passphrase;
+using test::random_key;
+constexpr ScryptParams kFast = test::kFastScrypt;
 
 bool same_key(const SecretKey& a, const SecretKey& b) { return crypto::constant_time_equal(a.bytes(), b.bytes()); }
-
-bool contains(const std::string& haystack, const std::string& needle) { return haystack.find(needle) != std::string::npos; }
 
 void expect_auth_failed(const Header& h, const KeyMaterial& key) {
   auto r = unlock_keyslots(h, key);
