@@ -19,7 +19,9 @@
 // Properties while the model applies: reads return what was last written (zeros after a trim or
 // never written); present_count matches the model; every present block is exactly once in the
 // stash or on its path with the model's bytes; every access reads and writes exactly one path;
-// the stash never exceeds its limit after an access; restore accepts the saved state.
+// the stash never exceeds its limit after an access unless an eviction's path read failed, and a
+// snapshot ("commit") first brings it within the limit or is refused; restore accepts the saved
+// state.
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -89,13 +91,14 @@ class MemoryBuckets final : public oram::BucketStorage {
     auto first = data_.begin() + static_cast<ptrdiff_t>((bucket * z_ + j) * block_bytes_);
     return {first, first + static_cast<ptrdiff_t>(block_bytes_)};
   }
-  uint64_t reads = 0, writes = 0;
+  uint64_t reads = 0, writes = 0, failures = 0;
 
  private:
   bool fail_now() {
     if (fail_in_ < 0) return false;
     if (fail_in_-- > 0) return false;
     failed_ = true;
+    ++failures;
     return true;
   }
   uint32_t height_, z_;
@@ -150,7 +153,16 @@ class Harness {
     FUZZ_CHECK(oram_->stats().eviction_accesses == before + 1, "eviction not counted");
   }
 
+  // A commit: the stash must fit its limit before it is persisted; a refused eviction read
+  // refuses the commit (the last snapshot stays).
   void snapshot() {
+    if (!oram_->fit_stash()) {
+      if (oram_->failure() == oram::PathOram::Failure::kRead && storage_->failed()) return;
+      FUZZ_CHECK(storage_->failed() || !model_valid_, "fit_stash failed without a storage failure: " + oram_->error());
+      crash();
+      return;
+    }
+    stash_may_exceed_ = false;
     saved_.positions = oram_->persistent_positions();  // what a commit persists
     saved_.stash_ids.clear();
     saved_.stash_data.clear();
@@ -185,8 +197,10 @@ class Harness {
     writes_base_ = storage_->writes;
     accesses_base_ = total_accesses();
     displaced_ = false;
+    stash_may_exceed_ = false;
   }
 
+  void begin_step() { step_failures_ = storage_->failures; }
   void fail_storage(int k) { storage_->fail_call(k); }
 
   // The structural invariants against the model (the whole tree and stash).
@@ -196,7 +210,8 @@ class Harness {
                "an access did not read and write exactly one path");
     if (!model_valid_) return;
     FUZZ_CHECK(oram_->present_count() == model_.size(), "present_count differs from the model");
-    FUZZ_CHECK(oram_->stash_size() <= oram_->stash_limit(), "stash above its limit after an access");
+    FUZZ_CHECK(oram_->stash_size() <= oram_->stash_limit() || stash_may_exceed_,
+               "stash above its limit after an access without a failed eviction");
     std::map<uint64_t, int> seen;
     for (size_t i = 0; i < oram_->stash_size(); ++i) {
       const uint64_t id = oram_->stash_id(i);
@@ -231,7 +246,12 @@ class Harness {
   // snapshot.
   bool access_ok(bool ok) {
     using Failure = oram::PathOram::Failure;
-    if (ok) return true;
+    if (ok) {
+      // Only a failed eviction read (after the access took effect) may leave the stash over.
+      stash_may_exceed_ = storage_->failures != step_failures_;
+      FUZZ_CHECK(!stash_may_exceed_ || oram_->stats().failed_evictions > 0, "a storage failure went uncounted");
+      return true;
+    }
     if (oram_->failure() == Failure::kUnavailable) {
       FUZZ_CHECK(displaced_ && oram_->displaced_count() > 0, "kUnavailable without an earlier failed read");
       return false;
@@ -252,6 +272,8 @@ class Harness {
   Model model_;
   bool model_valid_ = true;
   bool displaced_ = false;  // a failed read since the last reopen
+  bool stash_may_exceed_ = false;  // an eviction read failed after the last successful access
+  uint64_t step_failures_ = 0;     // storage failures before the current step
   Snapshot saved_;
   bool saved_valid_ = true;
   uint64_t reads_base_ = 0, writes_base_ = 0, accesses_base_ = 0;
@@ -269,6 +291,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   p.stash_limit = in.u8() % 9;
   Harness h(p, seed);
   for (int step = 0; step < 2000 && !in.empty(); ++step) {
+    h.begin_step();
     switch (in.u8() % 9) {
       case 0:
       case 1: {

@@ -33,6 +33,10 @@
 // fits. They look like any other access; nothing is ever dropped. If the stash still does not
 // fit after kMaxEvictionsPerAccess of them (only a tree far too small for its contents, e.g. Z=1
 // with a tiny stash limit, gets there) access() fails with error() saying so, instead of looping.
+// If an eviction's path read fails, that eviction changed nothing and the access that took effect
+// still succeeds: the stash stays above its limit (stats().failed_evictions counts these) until a
+// later access brings it down. Whoever persists the stash calls fit_stash() first: the persisted
+// stash never exceeds the limit (restore() refuses one that does).
 //
 // Thread safety: none. Errors: access()/evict_random_path() return false and failure() says what
 // kind of failure it was (the storage keeps the reason for kRead/kWrite). kRead and kUnavailable
@@ -103,6 +107,7 @@ struct OramStats {
   uint64_t eviction_accesses = 0;  // extra accesses for stash overflow
   uint64_t max_stash = 0;          // largest stash seen after an access
   uint64_t dropped_stale = 0;      // stale copies of trimmed blocks dropped
+  uint64_t failed_evictions = 0;   // overflow evictions whose path read failed (stash left over)
 };
 
 class PathOram {
@@ -136,8 +141,12 @@ class PathOram {
   // Reads (into `out`) or writes (from `in`) block `id`; absent blocks read as zeros. Spans must be
   // block_bytes long. false: see failure() and error().
   [[nodiscard]] bool access(Op op, uint64_t id, std::span<const uint8_t> in, std::span<uint8_t> out);
-  // One eviction access (used on overflow, and by tests).
+  // One eviction access, then as many as the stash needs to fit (tests). false: the first one
+  // failed (see failure()).
   [[nodiscard]] bool evict_random_path();
+  // Eviction accesses until the stash fits its limit (none if it does). Call before persisting
+  // the stash. false: an eviction failed (kRead leaves the instance usable) or kStashOverflow.
+  [[nodiscard]] bool fit_stash();
   Failure failure() const { return failure_; }
   // Blocks displaced by failed reads in this session (see the class comment).
   bool displaced(uint64_t id) const { return displaced_.contains(id); }
@@ -179,6 +188,8 @@ class PathOram {
   bool fail(Failure kind, std::string why);
   bool run_access(uint64_t leaf, Op op, uint64_t id, std::span<const uint8_t> in, std::span<uint8_t> out,
                   bool requested);
+  bool evict_once();
+  bool finish_evictions();
   bool serve(Op op, uint64_t id, std::span<const uint8_t> in, std::span<uint8_t> out);
   // Moves the path's present blocks into the stash (and takes displaced copies found on their
   // displaced paths). false: a block where the position map cannot put it.

@@ -43,7 +43,7 @@ class MemoryBuckets final : public BucketStorage {
                       block_bytes_);
       }
     }
-    return !fail_reads;
+    return !fail_reads && fail_read_index != reads.size() - 1;
   }
   bool write_path(uint64_t leaf, const PathBuffer& path) override {
     writes.push_back(leaf);
@@ -65,6 +65,7 @@ class MemoryBuckets final : public BucketStorage {
   }
   std::vector<uint64_t> reads, writes;
   bool fail_reads = false;
+  std::optional<size_t> fail_read_index;  // fails the read that gets this index in `reads`
 
  private:
   uint32_t height_, z_;
@@ -211,6 +212,57 @@ TEST_CASE("Path ORAM: a failed read never leaves the revealed leaf in use, and l
   std::string why;
   REQUIRE(reopened.restore(oram.persistent_positions(), stash_ids, stash_data, &why));
   for (uint64_t id = 0; id < n; ++id) {
+    REQUIRE(reopened.access(PathOram::Op::kRead, id, {}, out));
+    CHECK(out == block_of(id, 1, 8));
+  }
+}
+
+// Found by fuzz_oram: a write took effect, then the eviction access for the stash overflow failed
+// its path read. The write used to be reported as failed although it had happened, and the stash
+// stayed above its limit, where the next commit persisted it past the end of the state area.
+TEST_CASE("Path ORAM: a refused eviction read leaves the access done and the stash for fit_stash", "[oram]") {
+  const uint64_t n = 64;
+  SeededRandom rng(29);
+  MemoryBuckets storage(tree_height_for(n), 2, 8);
+  const OramParams params{.blocks = n, .bucket_blocks = 2, .block_bytes = 8, .stash_limit = 1};
+  PathOram oram(params, storage, rng);
+  REQUIRE(oram.randomize_positions());
+  uint64_t written = 0;
+  while (oram.stats().failed_evictions == 0 && written < n) {
+    storage.fail_read_index = storage.reads.size() + 1;  // the first eviction's read, if any
+    REQUIRE(oram.access(PathOram::Op::kWrite, written, block_of(written, 1, 8), {}));
+    ++written;
+    if (oram.stats().failed_evictions == 0) REQUIRE(oram.stash_size() <= params.stash_limit);
+  }
+  storage.fail_read_index.reset();
+  REQUIRE(oram.stats().failed_evictions == 1);
+  CHECK(oram.failure() == PathOram::Failure::kNone);
+  CHECK(oram.stash_size() > params.stash_limit);
+  CHECK(oram.present(written - 1));  // the write that preceded the refused eviction happened
+
+  // While the host refuses reads, fit_stash fails and changes nothing; then it succeeds.
+  const size_t stash = oram.stash_size();
+  storage.fail_reads = true;
+  CHECK_FALSE(oram.fit_stash());
+  CHECK(oram.failure() == PathOram::Failure::kRead);
+  CHECK(oram.stash_size() == stash);
+  storage.fail_reads = false;
+  REQUIRE(oram.fit_stash());
+  CHECK(oram.stash_size() <= params.stash_limit);
+
+  // The persisted state (within the limit now) restores, and every write reads back.
+  std::vector<uint64_t> stash_ids;
+  std::vector<uint8_t> stash_data;
+  for (size_t i = 0; i < oram.stash_size(); ++i) {
+    stash_ids.push_back(oram.stash_id(i));
+    auto d = oram.stash_data(i);
+    stash_data.insert(stash_data.end(), d.begin(), d.end());
+  }
+  PathOram reopened(params, storage, rng);
+  std::string why;
+  REQUIRE(reopened.restore(oram.persistent_positions(), stash_ids, stash_data, &why));
+  std::vector<uint8_t> out(8);
+  for (uint64_t id = 0; id < written; ++id) {
     REQUIRE(reopened.access(PathOram::Op::kRead, id, {}, out));
     CHECK(out == block_of(id, 1, 8));
   }

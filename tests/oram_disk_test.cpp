@@ -193,9 +193,14 @@ class LeafFailingStore final : public BlockStore {
   LeafFailingStore(BlockStore& target, const format::OramGeometry& g) : target_(target), g_(g) {}
   uint64_t block_count() const override { return target_.block_count(); }
   Status read(uint64_t first, std::span<uint8_t> out) override {
-    if (fail_leaf_reads)
-      for (uint64_t s = first; s < first + out.size() / kBlockSize; ++s)
-        if (is_leaf_slot(s)) return Status(ErrorCode::kIoError, "injected read error at slot " + std::to_string(s));
+    for (uint64_t s = first; s < first + out.size() / kBlockSize; ++s) {
+      if (!is_leaf_slot(s)) continue;
+      if (fail_leaf_reads || leaf_reads_to_pass-- == 0) {
+        ++refused;
+        return Status(ErrorCode::kIoError, "injected read error at slot " + std::to_string(s));
+      }
+      break;
+    }
     return target_.read(first, out);
   }
   Status write(uint64_t first, std::span<const uint8_t> data) override { return target_.write(first, data); }
@@ -207,6 +212,8 @@ class LeafFailingStore final : public BlockStore {
     return oram::bucket_level((s - g_.tree_start_slot) / g_.bucket_slots() / 2) == g_.tree_height;
   }
   bool fail_leaf_reads = false;
+  int64_t leaf_reads_to_pass = -1;  // >= 0: the read of a leaf bucket after that many fails
+  uint64_t refused = 0;
 
  private:
   BlockStore& target_;
@@ -286,4 +293,58 @@ TEST_CASE("ORAM disk: the retry of a failed access does not show the host the sa
   }
   REQUIRE_OK(reopened->read(100, out));
   CHECK(out == pattern_block(100, 1));
+}
+
+// Found by fuzz_oram: the host refuses the path read of the eviction access that follows a write
+// which overfilled the stash. The write used to be reported as failed (it had happened), and the
+// stash stayed above its limit until a commit wrote it past the end of the state area. Now the
+// write succeeds, and the commit first evicts: refused, the commit fails and the image keeps the
+// last commit; served, the commit holds every write.
+TEST_CASE("ORAM disk: a refused eviction read neither fails the write nor overfills the commit", "[oram-disk]") {
+  const uint64_t capacity = 256;
+  auto geometry = format::oram_geometry_for_capacity(capacity);
+  REQUIRE_OK(geometry);
+  for (bool host_recovers : {true, false}) {
+    INFO("host serves the commit's eviction: " << host_recovers);
+    auto store = new_oram_store(capacity);
+    LeafFailingStore host(*store, *geometry);
+    OpenOptions o;
+    o.oram_cached_levels = 0;
+    o.oram_stash_limit = 1;
+    auto opened = Disk::open(std::make_unique<ForwardStore>(host), test_key(), o);
+    REQUIRE_OK(opened);
+    auto& disk = *opened;
+    // Block lba % capacity holds version 1 + lba / capacity of its pattern.
+    uint64_t written = 0;
+    while (host.refused == 0 && written < 64 * capacity) {
+      host.leaf_reads_to_pass = 1;  // the write's own path passes; an eviction's is refused
+      REQUIRE_OK(disk->write(written % capacity, pattern_block(written % capacity, 1 + written / capacity)));
+      ++written;
+    }
+    host.leaf_reads_to_pass = -1;
+    REQUIRE(host.refused == 1);
+    CHECK(disk->info().oram.stash_blocks > 1);
+    host.fail_leaf_reads = !host_recovers;
+    const Status committed = disk->commit();
+    disk.reset();
+    auto reopened = open_oram(*store, 0);
+    std::vector<uint8_t> out(kBlockSize);
+    if (host_recovers) {
+      REQUIRE_OK(committed);
+      auto report = reopened->verify();
+      REQUIRE_OK(report);
+      CHECK(report->ok());
+      for (uint64_t i = written > capacity ? written - capacity : 0; i < written; ++i) {
+        REQUIRE_OK(reopened->read(i % capacity, out));
+        CHECK(out == pattern_block(i % capacity, 1 + i / capacity));
+      }
+    } else {
+      REQUIRE_FALSE(committed.ok());
+      CHECK(committed.code() == ErrorCode::kIoError);
+      CHECK(committed.message().find("above its limit of 1") != std::string::npos);
+      CHECK(reopened->info().sequence == 1);  // the creation commit, untouched
+      REQUIRE_OK(reopened->read(0, out));
+      CHECK(out == std::vector<uint8_t>(kBlockSize, 0));
+    }
+  }
 }

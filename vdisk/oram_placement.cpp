@@ -129,8 +129,9 @@ Status OramPlacement::trim(uint64_t lba, uint64_t count) {
 }
 
 Result<CommitRoot> OramPlacement::write_commit(const CommitTarget& target) {
-  VDISK_RETURN_IF_ERROR(tree_->flush_cached());
   const format::OramGeometry& g = header_.oram;
+  VDISK_RETURN_IF_ERROR(fit_stash_for_commit());
+  VDISK_RETURN_IF_ERROR(tree_->flush_cached());
   OramState state;
   state.sequence = target.sequence;
   state.root = tree_->root();
@@ -154,6 +155,23 @@ Result<CommitRoot> OramPlacement::write_commit(const CommitTarget& target) {
   VDISK_RETURN_IF_ERROR(store_.write(area_slot, sealed));
   VDISK_RETURN_IF_ERROR(store_.sync());
   return CommitRoot{state_ptr, oram_->present_count()};
+}
+
+// The state area holds at most stash_capacity blocks. An eviction whose path read failed may have
+// left the stash above its limit (PathOram's class comment): evict now, or refuse the commit.
+Status OramPlacement::fit_stash_for_commit() {
+  using Failure = oram::PathOram::Failure;
+  if (!oram_->fit_stash()) {
+    const Status why = oram_->failure() == Failure::kRead || oram_->failure() == Failure::kWrite
+                           ? tree_->status()
+                           : Status(ErrorCode::kInternal, oram_->error());
+    return why.with_context(fmt::format("the ORAM stash holds {} blocks, above its limit of {}, and the "
+                                        "eviction access that would bring it down failed",
+                                        oram_->stash_size(), oram_->stash_limit()));
+  }
+  if (oram_->stash_size() > header_.oram.stash_capacity)  // the limit is at most the capacity
+    return Status(ErrorCode::kInternal, "ORAM stash above the state area's capacity");
+  return Status::Ok();
 }
 
 Status OramPlacement::commit_durable() {

@@ -28,7 +28,7 @@
 
 namespace vdisk {
 
-// The client state as persisted (docs/FORMAT.md, "ORAM client state").
+// The client state as persisted (docs/FORMAT.md, "Client state (one AES-GCM message over S slots)").
 struct OramState {
   uint64_t sequence = 0;
   format::BlockPointer root;
@@ -75,6 +75,7 @@ class OramPlacement final : public Placement {
   uint64_t capacity() const { return header_.oram.capacity_blocks; }
   Status access(oram::PathOram::Op op, uint64_t lba, std::span<const uint8_t> in, std::span<uint8_t> out);
   Status access_failed(uint64_t lba);
+  Status fit_stash_for_commit();
   // Read-only sessions cannot write paths back. A block read for the first time is fetched from
   // the path of its committed leaf and kept in memory (ro_blocks_, up to the cache budget); a
   // repeated read reads a uniformly random path instead. Beyond the budget the oldest block is
