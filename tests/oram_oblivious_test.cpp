@@ -3,7 +3,7 @@
 // reads and writes) run on an ORAM image through a tracing store. Every operation must read and
 // write exactly one whole root-to-leaf path, the leaves must pass a chi-square uniformity test, and
 // the statistics below must agree across workloads. The same workloads on a shuffle image show,
-// and pin down, what shuffle mode leaks (docs/DESIGN.md, "What the host sees").
+// and pin down, what shuffle mode leaks (docs/DESIGN.md, "Placement and what shuffle mode hides (G6)").
 #include <catch2/catch.hpp>
 
 #include <algorithm>

@@ -1,8 +1,10 @@
-// Disk: the encrypted, authenticated, shuffled logical block device.
+// Disk: the encrypted, authenticated logical block device, its blocks placed by the image's mode
+// (shuffle or Path ORAM, docs/DESIGN.md).
 //
 // A Disk presents `capacity()` logical blocks of 4 KiB over a BlockStore holding an image in the
-// format of docs/FORMAT.md. Writes are buffered in a cache (dirty blocks beyond its byte budget
-// are sealed early into fresh free slots) and become durable, all at once, at commit(). After a
+// format of docs/FORMAT.md. Writes are buffered (shuffle mode: in a cache whose dirty blocks beyond
+// its byte budget are sealed early into fresh free slots; ORAM: in the stash and the tree's
+// uncommitted copies) and become durable, all at once, at commit(). After a
 // crash, open() yields exactly the last completed commit. Unwritten or trimmed blocks read as zeros.
 //
 // Errors: integrity failures are kCorrupt naming the block; the data is never returned. An I/O or
@@ -144,16 +146,18 @@ class Disk {
   virtual ~Disk() = default;
 
   // Formats `store` as a new image: random fill (optional), header with one keyslot for `key`,
-  // superblock sequence 1 with an empty map. The store must have exactly
-  // geometry_for_capacity(options.capacity_blocks, options.spare_fraction).total_slots blocks.
+  // superblock sequence 1 with an empty map. The store must have exactly image_slots(options)
+  // blocks (the mode's geometry: geometry_for_capacity or oram_geometry_for_capacity).
   // Returns the opened Disk. kInvalidArgument, before anything is written, for a passphrase whose
   // options.scrypt check_scrypt_params refuses under key.kdf_limits.
   static Result<std::unique_ptr<Disk>> create(std::unique_ptr<BlockStore> store, const KeyMaterial& key,
                                               const CreateOptions& options);
   // Opens an existing image. Errors: kNotVdisk, kUnsupportedVersion, kAuthFailed (wrong key),
   // kCorrupt (header MAC or both superblocks fail), kInvalidArgument for a read-only open of an
-  // ORAM image without OpenOptions::oram_linkable_reads. Reads only the header and two
-  // superblocks (ORAM: also the client state and the cached top levels).
+  // ORAM image without OpenOptions::oram_linkable_reads. Reads the header and the two
+  // superblocks, then what the mode keeps of a commit: shuffle mode the last commit's map and
+  // bitmap (a writable open also the previous commit's, to keep them); ORAM the client state and
+  // the cached top levels.
   static Result<std::unique_ptr<Disk>> open(std::unique_ptr<BlockStore> store, const KeyMaterial& key,
                                             const OpenOptions& options);
   // The number of slots (4 KiB blocks) a store must have for create(options); kInvalidArgument
@@ -186,7 +190,8 @@ class Disk {
   // and debugging tools; a block that is dirty in the cache reports its last placed location.
   virtual Result<format::BlockPointer> locate(uint64_t lba) = 0;
   // Authenticates every reachable block of the last commit (ignores uncommitted changes), and
-  // cross-checks the allocation bitmap. Reports failures instead of stopping at the first.
+  // cross-checks the mode's bookkeeping (shuffle: the allocation bitmap; ORAM: every block on its
+  // path or in the stash). Reports failures instead of stopping at the first.
   virtual Result<VerifyReport> verify(const std::function<void(uint64_t, uint64_t)>& progress = {}) = 0;
 
   // Every slot the last commit references, sorted by slot, for tamper tests and debugging tools:

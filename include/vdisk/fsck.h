@@ -1,8 +1,10 @@
 // fsck and salvage: checking a vdisk filesystem image without trusting the code that wrote it.
 //
-// Everything here reads the filesystem straight from the Disk's logical blocks with its own
-// decoders of docs/FORMAT.md part 2 (fs/fsck_scan.h), never through fs::Volume, so a bug in the
-// writer cannot hide itself. `vdisk fsck` and `vdisk recover` (tools/vdisk_fsck.cpp) are built on
+// Everything here reads the filesystem straight from the Disk's logical blocks (fs/fsck_scan.h),
+// never through fs::Volume and its caches, so a bug in the writer's bookkeeping cannot hide
+// itself. The bytes are parsed by the same decoders the filesystem uses (fs/layout.h,
+// fs/dir_format.h), in their tolerant mode where fsck must go on past damage: each structure of
+// docs/FORMAT.md part 2 is declared once. `vdisk fsck` and `vdisk recover` (tools/vdisk_fsck.cpp) are built on
 // it; docs/DESIGN.md ("fsck and recovery") gives the why.
 //
 // Thread safety: none of these objects is shared; the Disk below serializes its own calls.

@@ -48,7 +48,7 @@ class [[nodiscard]] Status {
   static Status Ok() { return {}; }
   // A filesystem error carrying a POSIX errno value (ENOENT, ENOTDIR, ...). code() is derived
   // from it (ENOENT -> kNotFound, ENOSPC -> kNoSpace, EEXIST -> kAlreadyExists, EROFS ->
-  // kReadOnly, EIO -> kCorrupt, EBUSY -> kInUse, anything else -> kInvalidArgument).
+  // kReadOnly, EIO -> kCorrupt, EBUSY -> kInUse, ENOMEM -> kInternal, anything else -> kInvalidArgument).
   static Status Errno(int err, std::string message);
 
   bool ok() const { return code_ == ErrorCode::kOk; }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Images named by store URLs (issue 18 item 4; docs/CLI.md, "Images: paths and URLs"): file:PATH
+# Images named by store URLs (issue 18 item 4; docs/CLI.md, "IMAGE: paths and URLs"): file:PATH
 # and file:///PATH work in every tool exactly as PATH does (the same output, but for the name the
 # tool echoes, and the same image); an unknown scheme or a malformed URL is a usage error (exit 2)
 # naming it (and, for a scheme, the schemes this build knows) in every tool, with nothing created

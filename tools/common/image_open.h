@@ -1,5 +1,5 @@
 // How every tool reaches an image, in one place: IMAGE (a store URL or a path, docs/CLI.md
-// "Images: paths and URLs") -> its location (include/vdisk/store_url.h) -> its store, opened
+// "IMAGE: paths and URLs") -> its location (include/vdisk/store_url.h) -> its store, opened
 // with the lock what the command does needs (ImageAccess) -> the key -> the Disk.
 //
 // The store comes before the key, so a missing, foreign or locked image is reported before any
