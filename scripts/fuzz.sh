@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang 14, ASan+UBSan, build-fuzz/) and runs each one for SECONDS
-# (default 60) from a copy of its seed corpus, two at a time. Fails on any crash, leak, timeout or
+# (default 60) of one core from a copy of its seed corpus, all at once: with more fuzzers than
+# cores they share them, each for SECONDS x fuzzers / cores of wall time (no core idles while the
+# last one runs alone). Fails on any crash, leak, timeout or
 # out-of-memory, and prints where the failing input was saved (fuzz/README.md: how to minimize it
 # and turn it into a regression test). The tree is not modified.
 #   scripts/fuzz.sh [SECONDS] [NAME...]     NAME: header disk_meta fs_decode fs_ops oram
@@ -47,11 +49,14 @@ run_one() {
   local dict=()
   [ -f "fuzz/$name.dict" ] && dict=(-dict="$PWD/fuzz/$name.dict")
   (cd "$dir" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    "$OLDPWD/$build/fuzz/fuzz_$name" corpus "${dict[@]}" -max_total_time="$seconds" -timeout=20 \
+    "$OLDPWD/$build/fuzz/fuzz_$name" corpus "${dict[@]}" -max_total_time="$wall" -timeout=20 \
     -rss_limit_mb=2048 -malloc_limit_mb=1024 -max_len=16384 -print_final_stats=1 -artifact_prefix="$dir/" \
     >"$dir/log" 2>&1)
 }
 
+cores=$(nproc)
+wall=$seconds
+if [ ${#names[@]} -gt "$cores" ]; then wall=$(((seconds * ${#names[@]} + cores - 1) / cores)); fi
 pids=()
 status=0
 report() {
@@ -61,7 +66,7 @@ report() {
   local execs
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log")
   if [ "$rc" -eq 0 ]; then
-    echo "fuzz: $name ran clean for ${seconds} s: ${execs:-?} inputs; ${last}"
+    echo "fuzz: $name ran clean for ${wall} s (${seconds} s of a core): ${execs:-?} inputs; ${last}"
   else
     status=1
     echo "fuzz: $name FAILED (exit $rc); last lines of $dir/log:" >&2
@@ -69,21 +74,14 @@ report() {
     ls "$dir"/crash-* "$dir"/leak-* "$dir"/timeout-* "$dir"/oom-* 2>/dev/null | sed 's/^/fuzz: failing input: /' >&2 || true
   fi
 }
-# Two at a time (the machine has 2 cores).
-i=0
-while [ $i -lt ${#names[@]} ]; do
-  batch=("${names[@]:$i:2}")
-  pids=()
-  for n in "${batch[@]}"; do
-    run_one "$n" &
-    pids+=($!)
-  done
-  for k in "${!batch[@]}"; do
-    rc=0
-    wait "${pids[$k]}" || rc=$?
-    report "${batch[$k]}" "$rc"
-  done
-  i=$((i + 2))
+for n in "${names[@]}"; do
+  run_one "$n" &
+  pids+=($!)
+done
+for k in "${!names[@]}"; do
+  rc=0
+  wait "${pids[$k]}" || rc=$?
+  report "${names[$k]}" "$rc"
 done
 echo "fuzz: total $(($(date +%s) - start)) s"
 if [ $status -ne 0 ]; then

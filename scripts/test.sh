@@ -3,9 +3,10 @@
 # AddressSanitizer and UndefinedBehaviorSanitizer; the concurrency tests (many threads on one
 # mount and on one Disk, [concurrency], plus the other multi-threaded cases) and the vdisk-mount
 # scripts (its FUSE daemon serves the kernel from several threads) under clang 14's
-# ThreadSanitizer; and every libFuzzer target of fuzz/ for 60 s (scripts/fuzz.sh; their regression
-# inputs also replay in both test passes as fuzz.replay.*). VDISK_QUICK=1 runs the release pass
-# only.
+# ThreadSanitizer; and every libFuzzer target of fuzz/ for 60 s of a core (scripts/fuzz.sh;
+# their regression inputs also replay in both test passes as fuzz.replay.*). VDISK_QUICK=1 runs
+# the release pass only. Prints the time of each stage at the end (docs/ARCHITECTURE.md, "The
+# test suite", says where the time goes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Each stage is timed; the summary is printed at the end, also when a stage fails.
@@ -71,6 +72,6 @@ if [ "${VDISK_QUICK:-0}" != 1 ]; then
   [ "$mount_rc" = 0 ] || exit "$mount_rc"
   rm -rf "$tsan_reports"
   # The fuzzers were built with the sanitizer build (the same instrumented libraries).
-  stage "fuzzers: 60 s each (libFuzzer + ASan+UBSan)"
+  stage "fuzzers: 60 s of a core each (libFuzzer + ASan+UBSan)"
   VDISK_FUZZ_BUILD=build-asan scripts/fuzz.sh 60
 fi

@@ -1,8 +1,11 @@
 // Power loss at every write index of a scripted workload: each remount yields exactly the last
-// completed commit, compared block by block with a model, and the image verifies clean.
+// completed commit, compared block by block with a model, and the image verifies clean. The
+// workload runs once; each cut replays its recorded store calls (see cut_at_every_write).
 #include <catch2/catch.hpp>
 
 #include <map>
+#include <span>
+#include <utility>
 
 #include "sanitized.h"
 #include "test_util.h"
@@ -23,13 +26,14 @@ using Model = std::map<uint64_t, std::vector<uint8_t>>;
 
 struct Outcome {
   std::vector<Model> commits;  // model after each successful commit (index 0: the fresh image)
-  bool cut_during_commit = false;
-  Model in_flight;             // the model the interrupted commit would have produced
-  bool finished = false;       // the workload ran to the end
+  // For commits[i + 1]: the store's block-write count when commit() was called and when it returned.
+  std::vector<std::pair<uint64_t, uint64_t>> commit_writes;
+  bool finished = false;  // the workload ran to the end
 };
 
-// The scripted workload: writes (single and multi-block), overwrites, trims and commits.
-Outcome run_workload(Disk& disk, uint64_t rounds) {
+// The scripted workload: writes (single and multi-block), overwrites, trims and commits. `store`
+// (under `disk`) gives the write counts of each commit.
+Outcome run_workload(Disk& disk, const FaultStore& store, uint64_t rounds) {
   Outcome out;
   Model model;
   out.commits.push_back(model);
@@ -56,11 +60,9 @@ Outcome run_workload(Disk& disk, uint64_t rounds) {
       model.erase(t);
       model.erase(t + 1);
     }
-    if (!disk.commit().ok()) {
-      out.cut_during_commit = true;
-      out.in_flight = model;
-      return out;
-    }
+    const uint64_t start = store.write_count();
+    if (!disk.commit().ok()) return out;
+    out.commit_writes.emplace_back(start, store.write_count());
     out.commits.push_back(model);
   }
   out.finished = true;
@@ -85,10 +87,85 @@ bool matches(Disk& disk, const Model& model, std::string& why) {
   return true;
 }
 
+// One store call of the recorded run: a write of `data` at block `first`, or a sync.
+struct StoreCall {
+  bool sync = false;
+  uint64_t first = 0;
+  std::vector<uint8_t> data;
+};
+
+// Forwards every call to `target` and appends each write and sync, in order, to `log` (reads and
+// prefetches leave the durable image alone and are not logged).
+class RecordingStore final : public BlockStore {
+ public:
+  RecordingStore(BlockStore& target, std::vector<StoreCall>& log) : target_(target), log_(log) {}
+  uint64_t block_count() const override { return target_.block_count(); }
+  Status read(uint64_t first, std::span<uint8_t> out) override { return target_.read(first, out); }
+  Status write(uint64_t first, std::span<const uint8_t> data) override {
+    log_.push_back(StoreCall{false, first, {data.begin(), data.end()}});
+    return target_.write(first, data);
+  }
+  void prefetch(uint64_t first, uint64_t count) override { target_.prefetch(first, count); }
+  Status sync() override {
+    log_.push_back(StoreCall{true, 0, {}});
+    return target_.sync();
+  }
+  bool read_only() const override { return target_.read_only(); }
+  std::string describe() const override { return target_.describe(); }
+
+ private:
+  BlockStore& target_;
+  std::vector<StoreCall>& log_;
+};
+
+struct Recording {
+  std::vector<StoreCall> calls;  // every write and sync of the run, in order
+  Outcome outcome;               // the models after each commit and the commits' write counts
+  uint64_t writes = 0;           // block writes of the whole run (open, workload, close)
+};
+
+// Runs the workload once, without a cut, on a FaultStore(fresh), recording its store calls.
+Recording record_run(const std::vector<uint8_t>& fresh, const OpenOptions& open_options, uint64_t rounds) {
+  Recording rec;
+  FaultStore store(fresh);
+  {
+    auto disk = Disk::open(std::make_unique<RecordingStore>(store, rec.calls), test_key(), open_options);
+    REQUIRE_OK(disk);
+    rec.outcome = run_workload(**disk, store, rounds);
+  }
+  REQUIRE(rec.outcome.finished);
+  REQUIRE(rec.outcome.commit_writes.size() + 1 == rec.outcome.commits.size());
+  rec.writes = store.write_count();
+  return rec;
+}
+
+// The durable image after power is cut at block write `n` of the recorded run: its calls replayed,
+// as they were made (a multi-block write as one call), on a FaultStore(fresh) armed as a cut run's.
+std::vector<uint8_t> image_cut_at(const std::vector<uint8_t>& fresh, const std::vector<StoreCall>& calls,
+                                  uint64_t n, CutPolicy policy) {
+  FaultStore store(fresh);
+  store.arm_power_cut(n, policy, /*seed=*/n * 7919 + 1);
+  for (const StoreCall& call : calls) {
+    const Status s = call.sync ? store.sync() : store.write(call.first, call.data);
+    if (store.power_is_cut()) break;
+    if (!s.ok()) FAIL("replaying the recorded run: " << s.to_string());
+  }
+  REQUIRE(store.power_is_cut());
+  REQUIRE(store.write_count() == n + 1);  // the cut write counts
+  return store.durable_image();
+}
+
+// Why one recorded run stands for a cut run per index: the durable image after a cut at block
+// write n depends only on the store calls up to write n (that write and every later call fail,
+// so nothing after it reaches the image), and up to write n a cut run makes exactly the calls of
+// an uncut run, since no call failed before. So any run's prefix is a legitimate crash state of
+// that run; the runs differ only in random slot choices and nonces, which the test was never tied
+// to. What the workload knew at the cut follows from the write counts: the commits that returned
+// before write n are complete, and a cut at a write made inside commit() interrupts that commit.
 // `mode` kOram: two cached levels, so accesses write most of each path and commits write the
 // cached buckets, the client state and the superblock.
 void cut_at_every_write(CutPolicy policy, format::Mode mode = format::Mode::kShuffle) {
-  // The image as created: every cut run starts from it.
+  // The image as created: the recorded run and every replay start from it.
   CreateOptions o;
   o.capacity_blocks = kCapacity;
   o.fill_random = false;
@@ -101,37 +178,35 @@ void cut_at_every_write(CutPolicy policy, format::Mode mode = format::Mode::kShu
   open_options.oram_cached_levels = 2;
   // ORAM: three rounds (two under the sanitizers, to stay within the CI budget).
   const uint64_t rounds = mode == format::Mode::kOram ? (test::kSanitized ? 2 : 3) : 8;
+  const Recording rec = record_run(fresh, open_options, rounds);
+  const std::vector<Model>& commits = rec.outcome.commits;
 
   uint64_t cuts = 0, recovered_to_last = 0, recovered_to_in_flight = 0;
-  for (uint64_t n = 0;; ++n) {
-    FaultStore store(fresh);
-    store.arm_power_cut(n, policy, /*seed=*/n * 7919 + 1);
-    Outcome outcome;
-    {
-      auto disk = Disk::open(std::make_unique<ForwardStore>(store), test_key(), open_options);
-      REQUIRE_OK(disk);
-      outcome = run_workload(**disk, rounds);
-    }
-    if (!store.power_is_cut()) {
-      REQUIRE(outcome.finished);
-      break;  // n is past the workload's last write
+  for (uint64_t n = 0; n < rec.writes; ++n) {
+    // What the workload knew when power failed at write n.
+    size_t last = 0;                   // commits[last]: the last completed commit
+    const Model* in_flight = nullptr;  // set if cut during a commit: the model it would have produced
+    for (size_t i = 0; i < rec.outcome.commit_writes.size(); ++i) {
+      const auto [start, end] = rec.outcome.commit_writes[i];
+      if (end <= n) last = i + 1;
+      else if (start <= n) in_flight = &commits[i + 1];
     }
     ++cuts;
-    INFO("cut at write " << n << " policy " << static_cast<int>(policy) << " after commit "
-                         << outcome.commits.size() - 1 << (outcome.cut_during_commit ? " (during commit)" : ""));
-    FaultStore rebooted(store.durable_image());
+    INFO("cut at write " << n << " policy " << static_cast<int>(policy) << " after commit " << last
+                         << (in_flight != nullptr ? " (during commit)" : ""));
+    FaultStore rebooted(image_cut_at(fresh, rec.calls, n, policy));
     auto disk = Disk::open(std::make_unique<ForwardStore>(rebooted), test_key(), open_options);
     REQUIRE_OK(disk);
     std::string why;
-    if (matches(**disk, outcome.commits.back(), why)) {
+    if (matches(**disk, commits[last], why)) {
       ++recovered_to_last;
-      CHECK((*disk)->info().sequence == outcome.commits.size());
+      CHECK((*disk)->info().sequence == last + 1);
     } else {
       // Only a commit interrupted after its superblock reached the disk may show the new state.
       INFO("not the last commit: " << why);
-      REQUIRE(outcome.cut_during_commit);
-      REQUIRE(matches(**disk, outcome.in_flight, why));
-      CHECK((*disk)->info().sequence == outcome.commits.size() + 1);
+      REQUIRE(in_flight != nullptr);
+      REQUIRE(matches(**disk, *in_flight, why));
+      CHECK((*disk)->info().sequence == last + 2);
       ++recovered_to_in_flight;
     }
     auto report = (*disk)->verify();
