@@ -102,6 +102,11 @@ Result<Superblock> Superblock::decode(std::span<const uint8_t> in) {
       sb.inodes_used > sb.inode_slots || sb.free_inode_head >= sb.inode_slots || sb.orphan_head >= sb.inode_slots ||
       sb.inode_table.height > kMaxTreeHeight || sb.inode_table.root >= sb.capacity_blocks)
     return Status(ErrorCode::kCorrupt, "filesystem superblock: inconsistent fields");
+  // Readers size per-inode state by inode_slots: bound it by what the capacity could hold.
+  if (inode_table_blocks_for(sb.inode_slots) > sb.capacity_blocks)
+    return Status(ErrorCode::kCorrupt,
+                  fmt::format("filesystem superblock: {} inode slots do not fit in {} blocks", sb.inode_slots,
+                              sb.capacity_blocks));
   return sb;
 }
 

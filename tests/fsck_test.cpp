@@ -224,6 +224,17 @@ TEST_CASE("fsck: wrong counters in the superblock are harmless and fixed", "[fsc
   CHECK(img.superblock().inodes_used == sb.inodes_used);
 }
 
+// Found by the issue 18 fs-format work: a superblock claiming more inodes than the capacity could
+// hold made fsck size its per-inode table by it and die of std::length_error.
+TEST_CASE("fsck: an inode count the capacity cannot hold is a superblock problem, not a crash", "[fsck]") {
+  FsckImage img(format::Mode::kShuffle);
+  fill_small(img);
+  img.edit_superblock([](fs::Superblock& s) { s.inode_slots = uint64_t{1} << 62; });
+  const FsckReport r = img.check();
+  CHECK(r.damaged());
+  CHECK(only(r, "fs-superblock").message.find("inode slots do not fit in") != std::string::npos);
+}
+
 TEST_CASE("fsck: a block used twice names both owners", "[fsck]") {
   const format::Mode mode = GENERATE(from_range(std::begin(kBothModes), std::end(kBothModes)));
   FsckImage img(mode);
