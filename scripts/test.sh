@@ -57,13 +57,15 @@ if [ "${VDISK_QUICK:-0}" != 1 ]; then
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     ctest --test-dir build-tsan --output-on-failure -j "$(nproc)" \
       -R '^(oram\.)?(concurrency: |many threads use one mount|c api: calls from several threads)'
-  # The daemons run in the background, where a report could go unseen: each goes to a file, and
-  # any file fails the pass.
+  # The release build's mount scripts, with the instrumented vdisk-mount (the other tools they run
+  # to set up and check images are single-threaded). The daemons run in the background, where a
+  # report could go unseen: each goes to a file, and any file fails the pass.
   stage "tests: vdisk-mount under ThreadSanitizer"
   tsan_reports="$(mktemp -d)"
   mount_rc=0
+  VDISK_MOUNT_UNDER_TEST="$PWD/build-tsan/tools/vdisk-mount" \
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$tsan_reports/report" \
-    ctest --test-dir build-tsan --output-on-failure -R '^cli\.mount' || mount_rc=$?
+    ctest --test-dir build --output-on-failure -R '^cli\.mount' || mount_rc=$?
   if [ -n "$(ls -A "$tsan_reports")" ]; then
     cat "$tsan_reports"/* >&2
     echo "ThreadSanitizer reported the above in vdisk-mount" >&2

@@ -1,6 +1,8 @@
 # Shared helpers for the vdisk-mount tests (sourced after lib.sh and cli_setup; not a *_test.sh).
 #
-# mount_setup          skips the whole test (exit 0, a clear SKIP line) when /dev/fuse is absent or
+# mount_setup          sets $VMOUNT: $BINDIR/vdisk-mount, or $VDISK_MOUNT_UNDER_TEST when set (the
+#                      ThreadSanitizer pass runs its instrumented vdisk-mount with the release
+#                      build's other tools, scripts/test.sh); skips the whole test (exit 0, a clear SKIP line) when /dev/fuse is absent or
 #                      cannot be opened; fails when fusermount3 is missing; installs a cleanup
 #                      that lazily unmounts every mount point this test used and kills only the
 #                      vdisk-mount processes it started.
@@ -13,8 +15,8 @@
 # errno_of PY-EXPR     runs a Python expression (os imported) and prints OK or the errno name.
 
 mount_setup() {
-  VMOUNT="$BINDIR/vdisk-mount"
-  [[ -x "$VMOUNT" ]] || fail "vdisk-mount not found in $BINDIR"
+  VMOUNT="${VDISK_MOUNT_UNDER_TEST:-$BINDIR/vdisk-mount}"
+  [[ -x "$VMOUNT" ]] || fail "vdisk-mount not found: $VMOUNT"
   if [[ ! -c /dev/fuse ]] || ! { : <>/dev/fuse; } 2>/dev/null; then
     echo "SKIP: $(basename "$0"): /dev/fuse is absent or cannot be opened here, so nothing can be mounted"
     exit 0
