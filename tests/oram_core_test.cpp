@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <utility>
 
 #include "oram/path_oram.h"
 #include "sanitized.h"
@@ -78,6 +79,18 @@ std::vector<uint8_t> block_of(uint64_t id, uint64_t version, size_t bytes) {
   std::vector<uint8_t> b(bytes);
   for (size_t i = 0; i < bytes; ++i) b[i] = static_cast<uint8_t>((id * 131 + version * 7 + i) & 0xff);
   return b;
+}
+
+// The stash as a commit persists it: ids, and their bytes in the same order.
+std::pair<std::vector<uint64_t>, std::vector<uint8_t>> persisted_stash(const PathOram& oram) {
+  std::vector<uint64_t> ids;
+  std::vector<uint8_t> data;
+  for (size_t i = 0; i < oram.stash_size(); ++i) {
+    ids.push_back(oram.stash_id(i));
+    auto d = oram.stash_data(i);
+    data.insert(data.end(), d.begin(), d.end());
+  }
+  return {ids, data};
 }
 
 }  // namespace
@@ -201,13 +214,7 @@ TEST_CASE("Path ORAM: a failed read never leaves the revealed leaf in use, and l
   }
   // Whether or not it was collected, a reopen from the persisted state (positions, stash, tree)
   // finds every block with its data: the map was left consistent.
-  std::vector<uint64_t> stash_ids;
-  std::vector<uint8_t> stash_data;
-  for (size_t i = 0; i < oram.stash_size(); ++i) {
-    stash_ids.push_back(oram.stash_id(i));
-    auto d = oram.stash_data(i);
-    stash_data.insert(stash_data.end(), d.begin(), d.end());
-  }
+  const auto [stash_ids, stash_data] = persisted_stash(oram);
   PathOram reopened({.blocks = n, .bucket_blocks = 4, .block_bytes = 8, .stash_limit = 0}, storage, rng);
   std::string why;
   REQUIRE(reopened.restore(oram.persistent_positions(), stash_ids, stash_data, &why));
@@ -251,13 +258,7 @@ TEST_CASE("Path ORAM: a refused eviction read leaves the access done and the sta
   CHECK(oram.stash_size() <= params.stash_limit);
 
   // The persisted state (within the limit now) restores, and every write reads back.
-  std::vector<uint64_t> stash_ids;
-  std::vector<uint8_t> stash_data;
-  for (size_t i = 0; i < oram.stash_size(); ++i) {
-    stash_ids.push_back(oram.stash_id(i));
-    auto d = oram.stash_data(i);
-    stash_data.insert(stash_data.end(), d.begin(), d.end());
-  }
+  const auto [stash_ids, stash_data] = persisted_stash(oram);
   PathOram reopened(params, storage, rng);
   std::string why;
   REQUIRE(reopened.restore(oram.persistent_positions(), stash_ids, stash_data, &why));
