@@ -20,11 +20,12 @@ std::string fblock_range(uint64_t first, uint64_t end) {
   return end - first == 1 ? fmt::format("file block {}", first) : fmt::format("file blocks {}-{}", first, end - 1);
 }
 
+}  // namespace
+
 bool all_zero(std::span<const uint8_t> bytes) {
   return std::all_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b == 0; });
 }
 
-}  // namespace
 
 Scanner::Scanner(Disk& disk, bool map_blocks) : disk_(disk), map_blocks_(map_blocks) {}
 

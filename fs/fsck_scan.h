@@ -131,5 +131,7 @@ class Scanner {
 
 // "<inode N>"
 std::string inode_label(uint64_t ino);
+// True when every byte is zero (an unwritten block, a file's tail past its size).
+bool all_zero(std::span<const uint8_t> bytes);
 
 }  // namespace vdisk::fs

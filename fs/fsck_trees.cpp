@@ -7,14 +7,6 @@
 #include "fs/fsck_scan.h"
 
 namespace vdisk::fs {
-namespace {
-
-bool all_zero(std::span<const uint8_t> bytes) {
-  return std::all_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b == 0; });
-}
-
-}  // namespace
-
 void Scanner::scan_other_trees(bool deep) {
   for (uint64_t ino = 0; ino < inodes.size() && !stopped; ++ino) {
     ScanInode& n = inodes[ino];
