@@ -23,18 +23,20 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_TOOLS_PACKAGE_NAME vdisk)
 set(CPACK_DEBIAN_TOOLS_PACKAGE_SECTION utils)
 set(CPACK_DEBIAN_TOOLS_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_TOOLS_PACKAGE_RECOMMENDS fuse3)  # fusermount3, to unmount what vdisk-mount mounted
+# fuse3: fusermount3, to unmount what vdisk-mount mounted; nbdkit: what vdisk-host starts.
+set(CPACK_DEBIAN_TOOLS_PACKAGE_RECOMMENDS "fuse3, nbdkit")
 # A description's first line is the package's synopsis (the packages have no common summary).
 set(CPACK_COMPONENT_TOOLS_DESCRIPTION
     "encrypted, authenticated single-file virtual disk for TEEs (tools)
 vdisk keeps a filesystem in one fixed-size image of AES-256-GCM blocks that an
 untrusted host stores: it cannot read, modify, move or roll back blocks
 unnoticed. vdisk-create makes images, vdisk-mount mounts one through FUSE,
-vdisk inspects, checks (fsck), repairs, salvages and copies files in and out.")
+vdisk inspects, checks (fsck), repairs, salvages and copies files in and out;
+vdisk-host serves images to enclaves over NBD (nbdkit).")
 
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME libvdisk-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
-set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libssl-dev (>= 3.0), libfmt-dev")
+set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libssl-dev (>= 3.0), libfmt-dev, libnbd-dev, pkg-config")
 set(CPACK_COMPONENT_DEV_DESCRIPTION
     "encrypted, authenticated single-file virtual disk for TEEs (development files)
 The vdisk C++ and C API (mount an image at boot, POSIX-like files and

@@ -20,7 +20,7 @@ INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 # The public headers (include/vdisk/) of the fs layer; every other public header is the vdisk
 # layer's. A new public header must be named in one of the two sets.
 PUBLIC_FS = {"fs.h", "fsck.h", "node_fs.h", "vdisk.h"}
-PUBLIC_VDISK = {"block_store.h", "crypto.h", "disk.h", "fault_store.h", "format.h", "keys.h", "keyslot.h",
+PUBLIC_VDISK = {"block_store.h", "nbd_store.h", "crypto.h", "disk.h", "fault_store.h", "format.h", "keys.h", "keyslot.h",
                 "status.h", "store_url.h", "trace_store.h"}
 
 

@@ -8,10 +8,12 @@ set -euo pipefail
 # libclang_rt.fuzzer), llvm-14 (llvm-symbolizer, for sanitizer stack traces): scripts/test.sh and
 # scripts/fuzz.sh. help2man: the man pages (man/mkman.py); man-db, groff-base: rendering them in
 # tests/install/install_test.sh; pkg-config: vdisk.pc there; dpkg-dev (dpkg-shlibdeps) and file:
-# cpack's .deb packages (cmake/VdiskPackaging.cmake, tests/install/deb_test.sh).
+# cpack's .deb packages (cmake/VdiskPackaging.cmake, tests/install/deb_test.sh). libnbd-dev: the NBD
+# store's client (vdisk/nbd_*.cpp); nbdkit with its python plugin: the host's server in the NBD tests
+# (tests/cli/nbd_*.sh) and benchmarks.
 PKGS=(build-essential cmake ninja-build pkg-config libssl-dev liblz4-dev libcli11-dev libfmt-dev catch2
       clang-14 libclang-rt-14-dev llvm-14 python3 util-linux gocryptfs fuse3 libfuse3-dev
-      sqlite3 git tar diffutils help2man man-db groff-base dpkg-dev file)
+      sqlite3 git tar diffutils help2man man-db groff-base dpkg-dev file libnbd-dev nbdkit nbdkit-plugin-python)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -320,8 +320,9 @@ Target find_target(std::unique_ptr<StoreLocation> location) {
   if (t.path != nullptr) {
     t.existed = ::stat(t.path->c_str(), &t.st) == 0;
   } else {
+    // A remote export always exists (the host made it): what matters is whether it holds data.
     auto state = t.location->state();
-    t.existed = state.ok() && *state != StoreState::kAbsent;
+    t.existed = state.ok() && *state == StoreState::kPresent;
   }
   return t;
 }
@@ -332,7 +333,9 @@ Status check_target(const Target& t, const CreateArgs& args, const Plan& plan) {
   if (t.existed && t.path != nullptr && S_ISDIR(t.st.st_mode))
     return Status(ErrorCode::kAlreadyExists, fmt::format("{} is a directory", t.name()));
   if (t.existed && !args.force)
-    return Status(ErrorCode::kAlreadyExists, fmt::format("{} exists; pass --force to overwrite it", t.name()));
+    return Status(ErrorCode::kAlreadyExists,
+                  t.path != nullptr ? fmt::format("{} exists; pass --force to overwrite it", t.name())
+                                    : fmt::format("{} already holds data; pass --force to overwrite it", t.name()));
   if (t.path == nullptr) return Status::Ok();
   const uint64_t reclaimable = t.existed && S_ISREG(t.st.st_mode) ? static_cast<uint64_t>(t.st.st_blocks) * 512 : 0;
   return check_free_space(*t.path, plan.image_bytes(), reclaimable);

@@ -101,7 +101,29 @@ Status LifecycleDisk::commit() {
   return Status::Ok();
 }
 
+Status LifecycleDisk::check_no_other_writer() {
+  const CommitRecord& last = context_.committed();
+  const uint64_t known = std::max(last.sequence, last.other_sequence);
+  std::array<uint8_t, 2 * kBlockSize> both{};
+  static_assert(format::kSuperblockSlotB == format::kSuperblockSlotA + 1);
+  VDISK_RETURN_IF_ERROR(context_.store().read(format::kSuperblockSlotA, both));
+  for (uint64_t i = 0; i < 2; ++i) {
+    const std::span<const uint8_t, kBlockSize> block(both.data() + i * kBlockSize, kBlockSize);
+    auto content = context_.keys().open_superblock(block, format::kSuperblockSlotA + i);
+    // A superblock that does not authenticate is the host's damage, not a commit: the commit
+    // overwrites one slot and the other stays what open() chose from.
+    if (!content.ok() || content->sequence <= known) continue;
+    return Status(ErrorCode::kInUse,
+                  fmt::format("another writer committed to {} (commit {}, this session knows up to {}); "
+                              "this session's changes are not committed. Serve an image to one client at a time "
+                              "(docs/DEPLOY.md)",
+                              context_.store().describe(), content->sequence, known));
+  }
+  return Status::Ok();
+}
+
 Status LifecycleDisk::commit_locked() {
+  VDISK_RETURN_IF_ERROR(check_no_other_writer());
   const CommitRecord& last = context_.committed();
   CommitTarget target;
   target.sequence = next_commit_sequence(last.sequence, last.other_sequence);
@@ -137,6 +159,7 @@ Status LifecycleDisk::finish_commit(const CommitTarget& target, const CommitRoot
   std::array<uint8_t, kBlockSize> block{};
   const uint64_t slot = next.superblock_slot == 1 ? format::kSuperblockSlotA : format::kSuperblockSlotB;
   VDISK_RETURN_IF_ERROR(context_.keys().seal_superblock(content, slot, block));
+  VDISK_RETURN_IF_ERROR(check_no_other_writer());
   VDISK_RETURN_IF_ERROR(context_.store().write(slot, block));
   VDISK_RETURN_IF_ERROR(context_.store().sync());
 

@@ -55,6 +55,10 @@ class LifecycleDisk final : public Disk {
   // Seals, writes and syncs the superblock of `target` (naming `root`), makes it the last
   // commit, and tells the placement.
   Status finish_commit(const CommitTarget& target, const CommitRoot& root);
+  // kInUse when a superblock on the store authenticates with a sequence newer than every commit
+  // this session knows: another writer committed since this one opened (a store without locks,
+  // such as NBD, served to two clients). Run before a commit writes and before its superblock.
+  Status check_no_other_writer();
 
   mutable std::mutex mu_;
   DiskContext context_;

@@ -17,7 +17,8 @@ namespace vdisk {
 // The schemes built in, one line each: X(the function, defined in the scheme's own file, that
 // returns its StoreScheme). A new scheme adds its file and one line here.
 #define VDISK_BUILTIN_STORE_SCHEMES(X) \
-  X(file_store_scheme) /* vdisk/file_location.cpp: file:PATH and bare paths */
+  X(file_store_scheme) /* vdisk/file_location.cpp: file:PATH and bare paths */ \
+  X(nbd_store_scheme)  /* vdisk/nbd_location.cpp: nbd://, nbd+unix://, nbd+vsock:// */
 
 #define VDISK_DECLARE_STORE_SCHEME(function) StoreScheme function();
 VDISK_BUILTIN_STORE_SCHEMES(VDISK_DECLARE_STORE_SCHEME)

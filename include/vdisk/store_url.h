@@ -6,7 +6,10 @@
 //   file:PATH           the same file; PATH is taken as written (relative or absolute, no
 //                       percent-decoding)
 //   file:///ABS/PATH    the same, in RFC 8089's form (the host empty or "localhost")
-// Planned: nbd://..., nbd+unix://..., nbd+vsock://... (issue 19), s3://... (issue 20).
+//   nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH, nbd+vsock://CID[:PORT]/EXPORT
+//                       an export of an NBD server (nbdkit on the host; the nbds... forms with TLS),
+//                       parsed by libnbd: include/vdisk/nbd_store.h, docs/DEPLOY.md
+// Planned: s3://... (issue 20).
 //
 // Which strings are URLs. A string is a URL when it starts with a scheme (a letter, then letters,
 // digits, '+', '-' or '.', then ':') that this build knows, or when it holds "://" with no '/'

@@ -1,0 +1,66 @@
+// The NBD store: an image served by the host over the Network Block Device protocol (nbdkit on
+// the host, libnbd here), named by a libnbd URI: nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?
+// socket=PATH, nbd+vsock://CID[:PORT]/EXPORT, and the nbds* forms with TLS. docs/DEPLOY.md shows
+// the host's side.
+//
+// Contract (beyond BlockStore's):
+//  - Writes are pipelined: write() copies the data, sends it and returns before the server has
+//    answered; sync() waits for every write, then sends NBD FLUSH. An error of a write surfaces at
+//    the next read, write or sync. A read waits first for the writes it overlaps.
+//  - A write that overlaps one still in flight waits for it (NBD does not order requests).
+//  - A lost connection (server restart, dropped socket, no reply within `reply_timeout`) is
+//    reconnected with bounded backoff; the writes sent since the last successful flush are sent
+//    again (kept up to `replay_limit_bytes`; beyond that a reconnect with unflushed writes fails
+//    the store), reads are sent again. What cannot complete is kIoError, never wrong data.
+//  - A failed flush or a write the server refused leaves the store failed: every later write and
+//    sync is kIoError (the data on the server is unknown; reopen the image to go on from its last
+//    commit). Reads still work.
+//  - Refused at open: a server without FLUSH (writers), a read-only export for a writer
+//    (kReadOnly), an export of zero bytes or not a whole number of blocks (kNotVdisk), a URI
+//    libnbd cannot parse (kInvalidArgument), a server that does not answer (kIoError).
+//  - Two writers: NBD has no locks. Serve each image with nbdkit's limit filter (limit=1); see
+//    docs/DEPLOY.md.
+// Everything the server sends is untrusted: sizes are bounded here, block contents are
+// authenticated by the Disk. Thread safety: every call may come from any thread; calls are
+// serialized by the store's mutex.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "vdisk/block_store.h"
+#include "vdisk/status.h"
+
+namespace vdisk {
+
+struct NbdOptions {
+  // Requests in flight at most, and the largest one (bigger reads and writes are split).
+  size_t max_in_flight = 64;
+  size_t max_request_bytes = size_t{1} << 20;
+  // Unflushed writes kept for sending again after a reconnect.
+  size_t replay_limit_bytes = size_t{64} << 20;
+  // Reconnect attempts after a lost connection, and the backoff before each (doubling).
+  int reconnect_attempts = 6;
+  std::chrono::milliseconds backoff_first{20};
+  std::chrono::milliseconds backoff_max{2000};
+  // A request without a reply for this long counts as a lost connection.
+  std::chrono::milliseconds reply_timeout{30000};
+};
+
+// Connects to `uri` and opens its export: kReadOnly and kNoLock read only, kReadWrite for writing.
+Result<std::unique_ptr<BlockStore>> open_nbd_store(const std::string& uri, OpenMode mode,
+                                                   const NbdOptions& options = {});
+
+// Counters of what a store sent, for tests and benchmarks (a store that is not an NBD store: all
+// zero).
+struct NbdStats {
+  uint64_t reads = 0, writes = 0, flushes = 0, caches = 0;  // requests sent
+  uint64_t reconnects = 0, replayed_writes = 0;
+  uint64_t max_in_flight = 0;  // the most requests in flight at once
+};
+NbdStats nbd_stats(const BlockStore& store);
+
+}  // namespace vdisk

@@ -1,0 +1,502 @@
+// The NBD store (issue 19; include/vdisk/nbd_store.h) against a real nbdkit on a Unix socket:
+// what reaches the export, what is refused at open, pipelining, and the faults of a host: failed
+// reads, writes and flushes, a server killed mid-commit, a host that serves flipped or old blocks.
+// Each case starts its own nbdkit (tests/nbd_server.h); without nbdkit a case says it was skipped.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fs_model.h"
+#include "nbd_server.h"
+#include "test_util.h"
+#include "vdisk/disk.h"
+#include "vdisk/fs.h"
+#include "vdisk/nbd_connection.h"
+#include "vdisk/nbd_store.h"
+#include "vdisk/store_url.h"
+
+using namespace vdisk;
+using vdisk::test::NbdServer;
+using vdisk::test::TempDir;
+
+namespace {
+
+#define NBD_TEST_NEEDS_NBDKIT()                                            \
+  do {                                                                     \
+    if (!NbdServer::available()) {                                         \
+      WARN("SKIPPED: nbdkit is not installed (scripts/install-deps.sh)"); \
+      return;                                                              \
+    }                                                                      \
+  } while (0)
+
+void make_sized_file(const std::string& path, uint64_t bytes) {
+  std::filesystem::resize_file((std::ofstream(path), path), bytes);
+}
+
+std::vector<uint8_t> file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::unique_ptr<BlockStore> open_ok(const std::string& uri, OpenMode mode, const NbdOptions& o = {}) {
+  auto s = open_nbd_store(uri, mode, o);
+  REQUIRE_OK(s);
+  return std::move(s).value();
+}
+
+bool mentions(const Status& s, const std::string& text) { return s.message().find(text) != std::string::npos; }
+
+// A filesystem image of a small capacity, created through the URL as mount() at first boot does.
+constexpr uint64_t kNbdCapacity = 1024;
+
+MountOptions boot_options(const std::string& uri, bool first_boot) {
+  MountOptions o;
+  o.image = uri;
+  o.key = vdisk::test::test_key();
+  o.boot.create_if_absent = first_boot;
+  o.boot.first_boot = first_boot;
+  o.create = vdisk::test::test_create_options(kNbdCapacity);
+  return o;
+}
+
+uint64_t image_bytes() { return vdisk::test::test_image_slots(kNbdCapacity) * kBlockSize; }
+
+void write_text(FileSystem& fs, const std::string& path, const std::string& text) {
+  auto fd = fs.open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  REQUIRE_OK(fd);
+  REQUIRE_OK(fs.write(*fd, {reinterpret_cast<const uint8_t*>(text.data()), text.size()}));
+  REQUIRE_OK(fs.close(*fd));
+}
+
+Result<std::string> read_text(FileSystem& fs, const std::string& path) {
+  VDISK_ASSIGN_OR_RETURN(const int fd, fs.open(path, O_RDONLY));
+  std::string text;
+  std::vector<uint8_t> buf(1 << 16);
+  for (;;) {
+    auto n = fs.read(fd, buf);
+    if (!n.ok() || *n == 0) {
+      (void)fs.close(fd);
+      VDISK_RETURN_IF_ERROR(n.status());
+      return text;
+    }
+    text.append(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(*n));
+  }
+}
+
+std::string must_read(FileSystem& fs, const std::string& path) {
+  auto text = read_text(fs, path);
+  REQUIRE_OK(text);
+  return *text;
+}
+
+}  // namespace
+
+TEST_CASE("nbd store: writes reach the export pipelined, sync is one FLUSH, reads return them", "[nbd]") {
+  NBD_TEST_NEEDS_NBDKIT();
+  TempDir dir;
+  const std::string img = dir.file("export.img");
+  make_sized_file(img, 256 * kBlockSize);
+  NbdServer server({"file", "file=" + img});
+  auto store = open_ok(server.uri(), OpenMode::kReadWrite);
+  CHECK(store->block_count() == 256);
+  CHECK_FALSE(store->read_only());
+  for (uint64_t b = 0; b < 64; ++b) REQUIRE_OK(store->write(b * 2, vdisk::test::pattern_block(b, 7)));
+  REQUIRE_OK(store->sync());
+  const NbdStats st = nbd_stats(*store);
+  CHECK(st.writes == 64);
+  CHECK(st.flushes == 1);
+  // write() returns before the server answers: the 64 writes of this "commit" were in flight
+  // together rather than one round trip each.
+  CHECK(st.max_in_flight > 1);
+  const std::vector<uint8_t> on_host = file_bytes(img);
+  std::vector<uint8_t> block(kBlockSize);
+  for (uint64_t b = 0; b < 64; ++b) {
+    const auto want = vdisk::test::pattern_block(b, 7);
+    REQUIRE_OK(store->read(b * 2, block));
+    CHECK(block == want);
+    CHECK(std::equal(want.begin(), want.end(), on_host.begin() + static_cast<ptrdiff_t>(b * 2 * kBlockSize)));
+  }
+  // A multi-block read split into several requests (max_request_bytes) comes back whole.
+  NbdOptions small;
+  small.max_request_bytes = 2 * kBlockSize;
+  auto reader = open_ok(server.uri(), OpenMode::kReadOnly, small);
+  std::vector<uint8_t> many(16 * kBlockSize);
+  REQUIRE_OK(reader->read(0, many));
+  CHECK(std::equal(many.begin(), many.end(), on_host.begin()));
+  CHECK(nbd_stats(*reader).reads == 8);
+  CHECK(reader->write(0, block).code() == ErrorCode::kReadOnly);
+  CHECK(reader->read(255, many).code() == ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("nbd store: a read waits for the writes it overlaps, never returning older data", "[nbd]") {
+  NBD_TEST_NEEDS_NBDKIT();
+  TempDir dir;
+  const std::string img = dir.file("export.img");
+  make_sized_file(img, 64 * kBlockSize);
+  NbdServer server({"file", "file=" + img});
+  auto store = open_ok(server.uri(), OpenMode::kReadWrite);
+  std::vector<uint8_t> block(kBlockSize);
+  for (uint64_t round = 0; round < 50; ++round) {
+    REQUIRE_OK(store->write(round % 8, vdisk::test::pattern_block(round, 1)));
+    REQUIRE_OK(store->write(round % 8, vdisk::test::pattern_block(round, 2)));  // same block again
+    REQUIRE_OK(store->read(round % 8, block));
+    REQUIRE(block == vdisk::test::pattern_block(round, 2));
+  }
+  REQUIRE_OK(store->sync());
+}
+
+TEST_CASE("nbd store: exports that cannot hold an image, or cannot take a writer, are refused", "[nbd]") {
+  NBD_TEST_NEEDS_NBDKIT();
+  TempDir dir;
+  SECTION("not a whole number of blocks") {
+    make_sized_file(dir.file("odd.img"), 10 * kBlockSize + 100);
+    NbdServer server({"file", "file=" + dir.file("odd.img")});
+    auto s = open_nbd_store(server.uri(), OpenMode::kReadOnly);
+    REQUIRE(s.status().code() == ErrorCode::kNotVdisk);
+    CHECK(mentions(s.status(), "not a whole number of 4096-byte blocks"));
+  }
+  SECTION("empty") {
+    make_sized_file(dir.file("empty.img"), 0);
+    NbdServer server({"file", "file=" + dir.file("empty.img")});
+    CHECK(open_nbd_store(server.uri(), OpenMode::kReadOnly).status().code() == ErrorCode::kNotVdisk);
+    auto loc = locate_store(server.uri());
+    REQUIRE_OK(loc);
+    auto state = (*loc)->state();
+    REQUIRE_OK(state);
+    CHECK(*state == StoreState::kEmpty);
+  }
+  SECTION("read-only export for a writer") {
+    make_sized_file(dir.file("ro.img"), 8 * kBlockSize);
+    NbdServer server({"-r", "file", "file=" + dir.file("ro.img")});
+    auto s = open_nbd_store(server.uri(), OpenMode::kReadWrite);
+    REQUIRE(s.status().code() == ErrorCode::kReadOnly);
+    CHECK(mentions(s.status(), "read-only"));
+    auto r = open_ok(server.uri(), OpenMode::kReadOnly);
+    CHECK(r->read_only());
+  }
+  SECTION("a server without FLUSH for a writer") {
+    make_sized_file(dir.file("nf.img"), 8 * kBlockSize);
+    NbdServer server(vdisk::test::host_plugin_args({"file=" + dir.file("nf.img"), "flush=no"}));
+    auto s = open_nbd_store(server.uri(), OpenMode::kReadWrite);
+    REQUIRE(s.status().code() == ErrorCode::kIoError);
+    CHECK(mentions(s.status(), "does not support FLUSH"));
+    REQUIRE_OK(open_nbd_store(server.uri(), OpenMode::kReadOnly));
+  }
+  SECTION("no server") {
+    auto s = open_nbd_store("nbd+unix:///?socket=" + dir.file("nobody.sock"), OpenMode::kReadOnly);
+    REQUIRE(s.status().code() == ErrorCode::kIoError);
+    CHECK(mentions(s.status(), "cannot connect"));
+  }
+}
+
+TEST_CASE("nbd URIs: malformed ones are usage errors before any connection", "[nbd][store-url]") {
+  for (const std::string bad : {"nbd:host/x", "nbd+unix:///export", "nbd://", "nbd+vsock://", "nbd://h/x y"}) {
+    INFO(bad);
+    auto loc = locate_store(bad);
+    REQUIRE_FALSE(loc.ok());
+    CHECK(loc.status().code() == ErrorCode::kInvalidArgument);
+    CHECK(mentions(loc.status(), "is not a valid NBD URI"));
+  }
+  for (const std::string good : {"nbd://host/x", "NBD://host:10809/", "nbd+unix:///e?socket=/s", "nbd+vsock://3:10809/e",
+                                 "nbds://host/x"}) {
+    INFO(good);
+    REQUIRE_OK(locate_store(good));
+  }
+  // What only libnbd can tell is its error, as a usage error too.
+  auto port = open_nbd_store("nbd://localhost:notaport/", OpenMode::kReadOnly);
+  CHECK(port.status().code() == ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("nbd store: mount at boot creates, then opens, a filesystem on an export the host sized", "[nbd][mount]") {
+  NBD_TEST_NEEDS_NBDKIT();
+  TempDir dir;
+  const std::string img = dir.file("export.img");
+  make_sized_file(img, image_bytes() + kBlockSize);
+  {
+    NbdServer wrong_size({"file", "file=" + img});
+    auto fs = vdisk::mount(boot_options(wrong_size.uri(), true));
+    REQUIRE_FALSE(fs.ok());
+    CHECK(mentions(fs.status(), "this image needs exactly " + std::to_string(image_bytes()) + " bytes"));
+  }
+  make_sized_file(img, image_bytes());
+  NbdServer server({"file", "file=" + img});
+  {
+    auto fs = vdisk::mount(boot_options(server.uri(), true));
+    REQUIRE_OK(fs);
+    write_text(**fs, "/hello", "over NBD");
+    REQUIRE_OK((*fs)->unmount());
+  }
+  auto fs = vdisk::mount(boot_options(server.uri(), false));
+  REQUIRE_OK(fs);
+  auto text = read_text(**fs, "/hello");
+  REQUIRE_OK(text);
+  CHECK(*text == "over NBD");
+  REQUIRE_OK((*fs)->unmount());
+  // The image is an ordinary image file on the host: the same bytes open as a file.
+  MountOptions as_file = boot_options(img, false);
+  auto local = vdisk::mount(as_file);
+  REQUIRE_OK(local);
+  CHECK(must_read(**local, "/hello") == "over NBD");
+}
+
+TEST_CASE("nbd store: failed reads and writes are I/O errors, and the image stays at its last commit", "[nbd][faults]") {
+  NBD_TEST_NEEDS_NBDKIT();
+  TempDir dir;
+  const std::string img = dir.file("export.img");
+  make_sized_file(img, image_bytes());
+  const std::string werr = dir.file("fail-writes"), rerr = dir.file("fail-reads");
+  NbdServer server({"--filter=error", "file", "file=" + img, "error=EIO", "error-pwrite-rate=100%",
+                    "error-pwrite-file=" + werr, "error-pread-rate=100%", "error-pread-file=" + rerr});
+  {
+    auto fs = vdisk::mount(boot_options(server.uri(), true));
+    REQUIRE_OK(fs);
+    write_text(**fs, "/kept", "committed");
+    REQUIRE_OK((*fs)->sync());
+    write_text(**fs, "/lost", std::string(100000, 'x'));
+    vdisk::test::write_file(werr, "");
+    const Status s = (*fs)->sync();
+    CHECK(s.error_number() == EIO);
+    CHECK(mentions(s, "the NBD server failed a write"));
+    std::filesystem::remove(werr);
+  }
+  {
+    auto fs = vdisk::mount(boot_options(server.uri(), false));
+    REQUIRE_OK(fs);
+    CHECK(must_read(**fs, "/kept") == "committed");
+    CHECK(read_text(**fs, "/lost").status().code() == ErrorCode::kNotFound);
+    REQUIRE_OK((*fs)->unmount());
+  }
+  // Reads that fail are errors, never other data.
+  vdisk::test::write_file(rerr, "");
+  auto failed = vdisk::mount(boot_options(server.uri(), false));
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.status().code() == ErrorCode::kIoError);
+  INFO(failed.status().message());
+  CHECK(mentions(failed.status(), "Input/output error"));
+  std::filesystem::remove(rerr);
+  auto again = vdisk::mount(boot_options(server.uri(), false));
+  REQUIRE_OK(again);
+  CHECK(must_read(**again, "/kept") == "committed");
+}
+
+TEST_CASE("nbd store: a failed FLUSH fails the commit and the store, and the image opens at its last commit", "[nbd][faults]") {
+  NBD_TEST_NEEDS_NBDKIT();
+  TempDir dir;
+  const std::string img = dir.file("export.img");
+  make_sized_file(img, image_bytes());
+  NbdServer server(vdisk::test::host_plugin_args({"file=" + img, "control=" + dir.path()}));
+  {
+    auto fs = vdisk::mount(boot_options(server.uri(), true));
+    REQUIRE_OK(fs);
+    write_text(**fs, "/kept", "committed");
+    REQUIRE_OK((*fs)->sync());
+    write_text(**fs, "/lost", "not committed");
+    vdisk::test::write_file(dir.file("fail-flush"), "");
+    const Status s = (*fs)->sync();
+    CHECK(s.error_number() == EIO);
+    CHECK(mentions(s, "the NBD server failed a FLUSH"));
+    std::filesystem::remove(dir.file("fail-flush"));
+    // The flush fails no more, but what the server holds is unknown: the store stays failed.
+    CHECK_FALSE((*fs)->sync().ok());
+  }
+  auto fs = vdisk::mount(boot_options(server.uri(), false));
+  REQUIRE_OK(fs);
+  CHECK(must_read(**fs, "/kept") == "committed");
+  CHECK(read_text(**fs, "/lost").status().code() == ErrorCode::kNotFound);
+}
+
+TEST_CASE("nbd store: a server killed mid-commit and restarted: reconnect, send the writes again, commit",
+          "[nbd][faults][shuffle-only]") {
+  NBD_TEST_NEEDS_NBDKIT();
+  TempDir dir;
+  const std::string img = dir.file("export.img");
+  make_sized_file(img, image_bytes());
+  // writeback=yes: the host keeps writes in memory until a FLUSH, so a kill loses them.
+  NbdServer server(vdisk::test::host_plugin_args({"file=" + img, "writeback=yes"}));
+  {
+    auto fs = vdisk::mount(boot_options(server.uri(), true));
+    REQUIRE_OK(fs);
+    write_text(**fs, "/before", "committed before the kill");
+    REQUIRE_OK((*fs)->unmount());
+  }
+  auto nbd = open_ok(server.uri(), OpenMode::kReadWrite);
+  MountOptions o = boot_options(server.uri(), false);
+  o.open.cache_bytes = 8 * kBlockSize;  // dirty blocks beyond it are sealed to the store early
+  auto mounted = vdisk::mount(std::make_unique<BorrowedStore>(*nbd), o);
+  REQUIRE_OK(mounted);
+  FileSystem& fs = **mounted;
+  write_text(fs, "/during", std::string(200000, 'd'));  // spilled: sent to the server, not flushed
+  CHECK(nbd_stats(*nbd).writes > 10);
+  server.kill_now();
+  server.start();
+  REQUIRE_OK(fs.sync());  // reconnects, sends the unflushed writes again, flushes, commits
+  const NbdStats st = nbd_stats(*nbd);
+  CHECK(st.reconnects == 1);
+  CHECK(st.replayed_writes > 0);
+  REQUIRE_OK(fs.unmount());
+  mounted->reset();
+  nbd.reset();
+  server.start(vdisk::test::host_plugin_args({"file=" + img}));
+  auto reopened = vdisk::mount(boot_options(server.uri(), false));
+  REQUIRE_OK(reopened);
+  CHECK(must_read(**reopened, "/before") == "committed before the kill");
+  CHECK(must_read(**reopened, "/during").size() == 200000);
+}
+
+TEST_CASE("nbd store: a server that stays down fails the commit, and the image opens at its last commit", "[nbd][faults]") {
+  NBD_TEST_NEEDS_NBDKIT();
+  TempDir dir;
+  const std::string img = dir.file("export.img");
+  make_sized_file(img, image_bytes());
+  // The host dies on the 5th write of the second commit, losing what it had not flushed.
+  NbdServer server(vdisk::test::host_plugin_args({"file=" + img, "writeback=yes"}));
+  {
+    auto fs = vdisk::mount(boot_options(server.uri(), true));
+    REQUIRE_OK(fs);
+    write_text(**fs, "/kept", "committed");
+    REQUIRE_OK((*fs)->unmount());
+  }
+  server.start(vdisk::test::host_plugin_args({"file=" + img, "writeback=yes", "die-after-writes=5"}));
+  {
+    auto fs = vdisk::mount(boot_options(server.uri(), false));
+    REQUIRE_OK(fs);
+    write_text(**fs, "/lost", std::string(100000, 'x'));
+    const Status s = (*fs)->sync();
+    CHECK(s.error_number() == EIO);
+    CHECK(mentions(s, "reconnecting failed"));
+    CHECK(server.exited());
+  }
+  server.start(vdisk::test::host_plugin_args({"file=" + img}));
+  auto fs = vdisk::mount(boot_options(server.uri(), false));
+  REQUIRE_OK(fs);
+  CHECK(must_read(**fs, "/kept") == "committed");
+  CHECK(read_text(**fs, "/lost").status().code() == ErrorCode::kNotFound);
+}
+
+TEST_CASE("nbd store: a host that flips bits or serves an old image is caught, never believed", "[nbd][tamper]") {
+  NBD_TEST_NEEDS_NBDKIT();
+  TempDir dir;
+  const std::string img = dir.file("export.img");
+  make_sized_file(img, image_bytes());
+  NbdServer server(vdisk::test::host_plugin_args({"file=" + img, "control=" + dir.path()}));
+  {
+    auto fs = vdisk::mount(boot_options(server.uri(), true));
+    REQUIRE_OK(fs);
+    write_text(**fs, "/f", "version 1");
+    REQUIRE_OK((*fs)->unmount());
+  }
+  std::filesystem::copy_file(img, dir.file("stale.img"));
+  {
+    auto fs = vdisk::mount(boot_options(server.uri(), false));
+    REQUIRE_OK(fs);
+    write_text(**fs, "/f", "version 2");
+    REQUIRE_OK((*fs)->unmount());
+  }
+  SECTION("flipped bits") {
+    vdisk::test::write_file(dir.file("flip-reads"), "");
+    auto fs = vdisk::mount(boot_options(server.uri(), false));
+    REQUIRE_FALSE(fs.ok());
+    CHECK(fs.status().code() == ErrorCode::kCorrupt);
+  }
+  SECTION("old blocks under the newest superblocks") {
+    vdisk::test::write_file(dir.file("stale-data"), "");
+    auto fs = vdisk::mount(boot_options(server.uri(), false));
+    if (fs.ok()) {
+      CHECK(read_text(**fs, "/f").status().code() == ErrorCode::kCorrupt);
+    } else {
+      CHECK(fs.status().code() == ErrorCode::kCorrupt);
+    }
+  }
+  SECTION("an old image, whole: opens at its older commit, as a replayed file would (freshness: issue 21)") {
+    vdisk::test::write_file(dir.file("stale"), "");
+    auto fs = vdisk::mount(boot_options(server.uri(), false));
+    REQUIRE_OK(fs);
+    CHECK(must_read(**fs, "/f") == "version 1");
+  }
+}
+
+TEST_CASE("nbd URIs, property: any string with an NBD scheme is located or refused as a usage error", "[nbd][store-url]") {
+  // Random strings over the characters URIs are made of, after each NBD scheme in random case:
+  // locate_store never fails otherwise than kInvalidArgument naming the URI, and what it locates
+  // keeps the scheme, lowercased, and the URI as given.
+  const std::string alphabet = "abcAZ019:/?=&%.-_+@[]~ \t\x01\x7f";
+  const std::vector<std::string> schemes = {"nbd", "nbds", "nbd+unix", "nbds+unix", "nbd+vsock", "nbds+vsock"};
+  vdisk::fsmodel::Rng rng(19);
+  for (int i = 0; i < 20000; ++i) {
+    std::string scheme = schemes[rng.below(schemes.size())];
+    for (char& c : scheme)
+      if (rng.percent(30)) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    std::string url = scheme + ":";
+    const uint64_t len = rng.below(24);
+    if (rng.percent(70)) url += "//";
+    for (uint64_t k = 0; k < len; ++k) url += alphabet[rng.below(alphabet.size())];
+    INFO(url);
+    auto loc = locate_store(url);
+    if (loc.ok()) {
+      std::string lower = scheme;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      REQUIRE((*loc)->scheme() == lower);
+      REQUIRE((*loc)->name() == url);
+      REQUIRE((*loc)->local_path() == nullptr);
+    } else {
+      REQUIRE(loc.status().code() == ErrorCode::kInvalidArgument);
+      REQUIRE(mentions(loc.status(), url));
+    }
+  }
+}
+
+TEST_CASE("nbd: libnbd's connection errors map to usage errors or I/O errors", "[nbd]") {
+  for (int err : {EINVAL, EPROTONOSUPPORT, ENOTSUP}) {
+    const Status s = nbd::connect_status("nbd://x/", err, "libnbd says no", /*began_connecting=*/false);
+    CHECK(s.code() == ErrorCode::kInvalidArgument);
+    CHECK(mentions(s, "libnbd says no"));
+    // The same errno from a handshake the server broke off is the connection's.
+    CHECK(nbd::connect_status("nbd://x/", err, "libnbd says no", true).code() == ErrorCode::kIoError);
+  }
+  for (int err : {ECONNREFUSED, ENOENT, ETIMEDOUT, ECONNRESET, EIO, EPERM, 0}) {
+    for (bool began : {false, true}) {
+      const Status s = nbd::connect_status("nbd://x/", err, "libnbd says no", began);
+      CHECK(s.code() == ErrorCode::kIoError);
+      CHECK(mentions(s, "cannot connect to the NBD server: libnbd says no"));
+    }
+  }
+}
+
+TEST_CASE("nbd store: two writers on one export (no limit filter): the second to commit is refused", "[nbd]") {
+  NBD_TEST_NEEDS_NBDKIT();
+  TempDir dir;
+  const std::string img = dir.file("export.img");
+  make_sized_file(img, image_bytes());
+  NbdServer server({"file", "file=" + img});  // no limit=1: the mistake docs/DEPLOY.md warns of
+  {
+    auto fs = vdisk::mount(boot_options(server.uri(), true));
+    REQUIRE_OK(fs);
+    write_text(**fs, "/base", "base");
+    REQUIRE_OK((*fs)->unmount());
+  }
+  auto first = vdisk::mount(boot_options(server.uri(), false));
+  auto second = vdisk::mount(boot_options(server.uri(), false));
+  REQUIRE_OK(first);
+  REQUIRE_OK(second);
+  write_text(**first, "/one", "first writer");
+  REQUIRE_OK((*first)->sync());
+  write_text(**second, "/two", "second writer");
+  const Status s = (*second)->sync();
+  REQUIRE_FALSE(s.ok());
+  CHECK(mentions(s, "another writer committed"));
+  REQUIRE_OK((*first)->unmount());
+  second->reset();
+  auto fs = vdisk::mount(boot_options(server.uri(), false));
+  REQUIRE_OK(fs);
+  CHECK(must_read(**fs, "/one") == "first writer");
+  CHECK(read_text(**fs, "/two").status().code() == ErrorCode::kNotFound);
+}

@@ -1,0 +1,365 @@
+// The NBD store (include/vdisk/nbd_store.h): pipelined writes, reads that wait only for what they
+// overlap, FLUSH for sync, and recovery from a lost connection by reconnecting and sending the
+// unflushed writes again. The transport is vdisk/nbd_connection.cpp.
+#include "vdisk/nbd_store.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "vdisk/nbd_connection.h"
+
+namespace vdisk {
+namespace {
+
+using nbd::Connection;
+using nbd::Request;
+
+// What a step that may reconnect did: kReconnected tells the caller that the connection was
+// replaced and every unflushed write sent again, so it sends again what it was waiting for.
+enum class Step { kDone, kReconnected };
+
+// errnos libnbd gives the requests of a connection that died: sent again on a new one.
+bool connection_error(int err) {
+  return err == ENOTCONN || err == ESHUTDOWN || err == ECONNRESET || err == EPIPE || err == ECONNABORTED;
+}
+
+class NbdStore final : public BlockStore {
+ public:
+  NbdStore(std::string uri, bool writer, const NbdOptions& options, std::unique_ptr<Connection> conn)
+      : uri_(std::move(uri)), writer_(writer), opt_(options), conn_(std::move(conn)),
+        blocks_(conn_->info().size / kBlockSize) {}
+  ~NbdStore() override;
+
+  uint64_t block_count() const override { return blocks_; }
+  Status read(uint64_t first, std::span<uint8_t> out) override;
+  Status write(uint64_t first, std::span<const uint8_t> data) override;
+  void prefetch(uint64_t first, uint64_t count) override;
+  Status sync() override;
+  bool read_only() const override { return !writer_; }
+  std::string describe() const override { return uri_; }
+  NbdStats stats() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stats_;
+  }
+
+ private:
+  Result<Step> send(Request& r);
+  Result<Step> wait_until(const std::function<bool()>& done);
+  Result<Step> poll_once();
+  Status recover(const std::string& why);
+  Status reconnect(const std::string& why);
+  Status replay_writes();
+  Status reap_writes();
+  // Recovers when the connection died under requests that have completed since (their errors are
+  // the connection's, not the server's). kReconnected after a recovery.
+  Result<Step> recover_if_lost(const std::vector<Request>* batch);
+  Status run_batch(std::vector<Request>& batch);
+  void fail(Status s) {
+    if (failed_.ok()) failed_ = std::move(s);
+  }
+  bool write_in_flight_overlapping(uint64_t off, size_t len) const;
+  // kIoError once reconnecting failed: the store has no connection left.
+  Status connected() const {
+    if (conn_) return Status::Ok();
+    return failed_.ok() ? Status(ErrorCode::kIoError, uri_ + ": no connection to the NBD server") : failed_;
+  }
+
+  const std::string uri_;
+  const bool writer_;
+  const NbdOptions opt_;
+  mutable std::mutex mu_;
+  std::unique_ptr<Connection> conn_;
+  const uint64_t blocks_;
+  std::deque<std::unique_ptr<Request>> writes_;  // sent since the last flush, oldest first
+  size_t write_bytes_ = 0;                       // data held in writes_
+  bool replayable_ = true;                       // writes_ holds every write since the last flush
+  std::vector<Request>* batch_ = nullptr;        // the reads or flush a call is waiting for
+  std::deque<std::unique_ptr<Request>> caches_;  // prefetch hints in flight
+  Status failed_;                                // sticky: writes and syncs fail after it
+  int recoveries_left_ = 0;                      // per public call
+  NbdStats stats_;
+};
+
+NbdStore::~NbdStore() {
+  // Closing the handle first: libnbd may call back into the requests until then.
+  conn_.reset();
+}
+
+Result<Step> NbdStore::send(Request& r) {
+  const bool ordered = r.kind == Request::Kind::kWrite || r.kind == Request::Kind::kRead;
+  while (conn_->in_flight() >= opt_.max_in_flight || (ordered && write_in_flight_overlapping(r.offset, r.length))) {
+    VDISK_ASSIGN_OR_RETURN(const Step step, poll_once());
+    if (step == Step::kReconnected) return step;
+  }
+  if (!conn_->send(r)) {
+    if (conn_->alive())
+      return Status(ErrorCode::kIoError, fmt::format("{}: cannot send an NBD request: {}", uri_, Connection::last_error()));
+    VDISK_RETURN_IF_ERROR(recover("the connection was lost"));
+    return Step::kReconnected;
+  }
+  switch (r.kind) {
+    case Request::Kind::kRead: ++stats_.reads; break;
+    case Request::Kind::kWrite: ++stats_.writes; break;
+    case Request::Kind::kFlush: ++stats_.flushes; break;
+    case Request::Kind::kCache: ++stats_.caches; break;
+  }
+  stats_.max_in_flight = std::max<uint64_t>(stats_.max_in_flight, conn_->in_flight());
+  return Step::kDone;
+}
+
+bool NbdStore::write_in_flight_overlapping(uint64_t off, size_t len) const {
+  return std::any_of(writes_.rbegin(), writes_.rend(),
+                     [&](const std::unique_ptr<Request>& w) { return w->in_flight && w->overlaps(off, len); });
+}
+
+Result<Step> NbdStore::poll_once() {
+  if (conn_->poll(opt_.reply_timeout)) return Step::kDone;
+  const std::string why = conn_->alive()
+                              ? fmt::format("no reply within {} ms", opt_.reply_timeout.count())
+                              : "the connection was lost: " + Connection::last_error();
+  VDISK_RETURN_IF_ERROR(recover(why));
+  return Step::kReconnected;
+}
+
+Result<Step> NbdStore::wait_until(const std::function<bool()>& done) {
+  while (!done()) {
+    VDISK_ASSIGN_OR_RETURN(const Step step, poll_once());
+    if (step == Step::kReconnected) return step;
+  }
+  return Step::kDone;
+}
+
+// A new connection, then every unflushed write sent again. The caller re-sends its own batch.
+Status NbdStore::recover(const std::string& why) {
+  if (recoveries_left_-- <= 0)
+    return Status(ErrorCode::kIoError, fmt::format("{}: {}; giving up after repeated reconnects", uri_, why));
+  VDISK_RETURN_IF_ERROR(reconnect(why));
+  return replay_writes();
+}
+
+Status NbdStore::reconnect(const std::string& why) {
+  conn_.reset();  // libnbd calls back no more; what was in flight is lost
+  for (auto& w : writes_) w->in_flight = false;
+  caches_.clear();
+  if (batch_ != nullptr)
+    for (Request& r : *batch_) r.in_flight = false;
+  auto delay = opt_.backoff_first;
+  Status last;
+  for (int attempt = 0; attempt < opt_.reconnect_attempts; ++attempt) {
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, opt_.backoff_max);
+    auto c = Connection::open(uri_, writer_);
+    if (!c.ok()) {
+      last = c.status();
+      if (last.code() == ErrorCode::kIoError) continue;  // not back yet
+      break;                                             // back, but not the same export
+    }
+    if (c.value()->info().size != blocks_ * kBlockSize) {
+      last = Status(ErrorCode::kIoError, fmt::format("{}: after a reconnect the export is {} bytes, was {}", uri_,
+                                                     c.value()->info().size, blocks_ * kBlockSize));
+      break;
+    }
+    conn_ = std::move(c).value();
+    ++stats_.reconnects;
+    return Status::Ok();
+  }
+  Status s(ErrorCode::kIoError, fmt::format("{}: {}, and reconnecting failed: {}", uri_, why, last.message()));
+  fail(s);
+  return s;
+}
+
+Status NbdStore::replay_writes() {
+  if (writes_.empty()) return Status::Ok();
+  if (!replayable_) {
+    Status s(ErrorCode::kIoError,
+             fmt::format("{}: the connection was lost with more unflushed writes than are kept to send again ({} bytes); "
+                         "the store has failed, reopen the image to go on from its last commit",
+                         uri_, opt_.replay_limit_bytes));
+    fail(s);
+    return s;
+  }
+  for (auto& w : writes_) {
+    VDISK_ASSIGN_OR_RETURN(const Step step, send(*w));
+    // Lost again: the recovery inside send() has sent them all on the newest connection.
+    if (step == Step::kReconnected) return Status::Ok();
+    ++stats_.replayed_writes;
+  }
+  return Status::Ok();
+}
+
+// Retires answered writes: an error fails the store; a success drops the data once more is held
+// than the replay limit (a reconnect then fails the store instead of sending them again).
+Result<Step> NbdStore::recover_if_lost(const std::vector<Request>* batch) {
+  bool lost = !conn_->alive();
+  for (const auto& w : writes_) lost = lost || (w->done && connection_error(w->error));
+  if (batch != nullptr)
+    for (const Request& r : *batch) lost = lost || (r.done && connection_error(r.error));
+  if (!lost) return Step::kDone;
+  VDISK_RETURN_IF_ERROR(recover("the connection was lost: " + Connection::last_error()));
+  return Step::kReconnected;
+}
+
+Status NbdStore::reap_writes() {
+  VDISK_RETURN_IF_ERROR(recover_if_lost(nullptr).status());
+  for (auto& w : writes_) {
+    if (!w->done || w->error == 0) continue;
+    Status s(ErrorCode::kIoError, fmt::format("{}: the NBD server failed a write at byte {} ({} bytes): {}", uri_,
+                                              w->offset, w->length, std::strerror(w->error)));
+    fail(s);
+    return s;
+  }
+  if (write_bytes_ > opt_.replay_limit_bytes) {
+    replayable_ = false;
+    std::erase_if(writes_, [&](const std::unique_ptr<Request>& w) {
+      if (!w->done) return false;
+      write_bytes_ -= w->length;
+      return true;
+    });
+  }
+  return Status::Ok();
+}
+
+Status NbdStore::write(uint64_t first, std::span<const uint8_t> data) {
+  VDISK_RETURN_IF_ERROR(check_block_range(*this, first, data.size()));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!writer_) return Status(ErrorCode::kReadOnly, uri_ + ": opened read-only");
+  if (!failed_.ok()) return failed_;
+  VDISK_RETURN_IF_ERROR(connected());
+  recoveries_left_ = 3;
+  VDISK_RETURN_IF_ERROR(reap_writes());
+  for (size_t at = 0; at < data.size(); at += opt_.max_request_bytes) {
+    auto r = std::make_unique<Request>();
+    r->kind = Request::Kind::kWrite;
+    r->offset = first * kBlockSize + at;
+    r->length = std::min(opt_.max_request_bytes, data.size() - at);
+    r->data.assign(data.begin() + static_cast<ptrdiff_t>(at), data.begin() + static_cast<ptrdiff_t>(at + r->length));
+    writes_.push_back(std::move(r));
+    write_bytes_ += writes_.back()->length;
+    // After a reconnect every write in writes_, this one too, has been sent again.
+    VDISK_RETURN_IF_ERROR(send(*writes_.back()).status());
+  }
+  return Status::Ok();
+}
+
+// Sends every request of `batch` (reads, or one flush) and waits for their answers, sending
+// again what a lost connection took.
+Status NbdStore::run_batch(std::vector<Request>& batch) {
+  batch_ = &batch;
+  struct Reset {
+    std::vector<Request>*& b;
+    ~Reset() { b = nullptr; }
+  } reset{batch_};
+  for (;;) {
+    Step step = Step::kDone;
+    for (Request& r : batch) {
+      if ((r.done && r.error == 0) || r.in_flight) continue;
+      VDISK_ASSIGN_OR_RETURN(step, send(r));
+      if (step == Step::kReconnected) break;
+    }
+    if (step == Step::kDone) {
+      VDISK_ASSIGN_OR_RETURN(step, wait_until([&] {
+        return std::none_of(batch.begin(), batch.end(), [](const Request& r) { return r.in_flight; });
+      }));
+    }
+    if (step == Step::kDone) {
+      VDISK_ASSIGN_OR_RETURN(step, recover_if_lost(&batch));
+    }
+    if (step == Step::kDone) return Status::Ok();
+  }
+}
+
+Status NbdStore::read(uint64_t first, std::span<uint8_t> out) {
+  VDISK_RETURN_IF_ERROR(check_block_range(*this, first, out.size()));
+  std::lock_guard<std::mutex> lock(mu_);
+  VDISK_RETURN_IF_ERROR(connected());
+  recoveries_left_ = 3;
+  std::vector<Request> batch;
+  for (size_t at = 0; at < out.size(); at += opt_.max_request_bytes) {
+    Request r;
+    r.offset = first * kBlockSize + at;
+    r.length = std::min(opt_.max_request_bytes, out.size() - at);
+    r.into = out.data() + at;
+    batch.push_back(r);
+  }
+  VDISK_RETURN_IF_ERROR(run_batch(batch));
+  for (const Request& r : batch) {
+    if (r.error != 0)
+      return Status(ErrorCode::kIoError, fmt::format("{}: the NBD server failed a read at byte {} ({} bytes): {}", uri_,
+                                                     r.offset, r.length, std::strerror(r.error)));
+  }
+  return Status::Ok();
+}
+
+Status NbdStore::sync() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!writer_) return Status::Ok();
+  if (!failed_.ok()) return failed_;
+  VDISK_RETURN_IF_ERROR(connected());
+  recoveries_left_ = 3;
+  Step step = Step::kReconnected;
+  while (step == Step::kReconnected) {
+    VDISK_ASSIGN_OR_RETURN(step, wait_until([&] {
+      return std::none_of(writes_.begin(), writes_.end(), [](const std::unique_ptr<Request>& w) { return w->in_flight; });
+    }));
+    if (step == Step::kDone) {
+      VDISK_ASSIGN_OR_RETURN(step, recover_if_lost(nullptr));
+    }
+  }
+  VDISK_RETURN_IF_ERROR(reap_writes());
+  std::vector<Request> flush(1);
+  flush[0].kind = Request::Kind::kFlush;
+  VDISK_RETURN_IF_ERROR(run_batch(flush));
+  if (flush[0].error != 0) {
+    Status s(ErrorCode::kIoError, fmt::format("{}: the NBD server failed a FLUSH: {}; what it holds is unknown, the "
+                                              "store has failed (reopen the image to go on from its last commit)",
+                                              uri_, std::strerror(flush[0].error)));
+    fail(s);
+    return s;
+  }
+  VDISK_RETURN_IF_ERROR(reap_writes());
+  writes_.clear();
+  write_bytes_ = 0;
+  replayable_ = true;
+  return Status::Ok();
+}
+
+void NbdStore::prefetch(uint64_t first, uint64_t count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!conn_ || !conn_->info().can_cache || count == 0 || first >= blocks_) return;
+  std::erase_if(caches_, [](const std::unique_ptr<Request>& r) { return r->done; });
+  if (conn_->in_flight() >= opt_.max_in_flight) return;  // a hint never waits
+  auto r = std::make_unique<Request>();
+  r->kind = Request::Kind::kCache;
+  r->offset = first * kBlockSize;
+  r->length = static_cast<size_t>(std::min(count, blocks_ - first) * kBlockSize);
+  if (conn_->send(*r)) {
+    ++stats_.caches;
+    caches_.push_back(std::move(r));
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BlockStore>> open_nbd_store(const std::string& uri, OpenMode mode, const NbdOptions& options) {
+  if (options.max_in_flight == 0 || options.max_request_bytes < kBlockSize || options.max_request_bytes % kBlockSize != 0)
+    return Status(ErrorCode::kInvalidArgument, "NBD options: max_in_flight must be positive and max_request_bytes a "
+                                               "positive multiple of the block size");
+  const bool writer = mode == OpenMode::kReadWrite;
+  VDISK_ASSIGN_OR_RETURN(auto conn, nbd::Connection::open(uri, writer));
+  return std::unique_ptr<BlockStore>(std::make_unique<NbdStore>(uri, writer, options, std::move(conn)));
+}
+
+NbdStats nbd_stats(const BlockStore& store) {
+  const auto* nbd = dynamic_cast<const NbdStore*>(&store);
+  return nbd != nullptr ? nbd->stats() : NbdStats{};
+}
+
+}  // namespace vdisk
