@@ -16,6 +16,7 @@
 #include <cstdlib>
 
 #include "fs_model.h"
+#include "nbd_server.h"
 #include "test_util.h"
 #include "vdisk/fault_store.h"
 #include "vdisk/fs.h"
@@ -173,7 +174,7 @@ TEST_CASE("model: a Disk-backed filesystem behaves like the host's across remoun
   constexpr uint64_t kCapacity = 8192;  // 32 MiB: the workload never fills it
   for (uint64_t seed : seeds({201, 202, 203, 204, 205, 206})) {
     INFO("replay: VDISK_FS_MODEL_SEED=" << seed << " VDISK_FS_MODEL_OPS=" << ops);
-    auto store = make_memory_store(slots_for(kCapacity));
+    auto store = vdisk::test::test_store(slots_for(kCapacity));  // $VDISK_TEST_STORE: memory or NBD
     auto fs = create_fs(*store, kCapacity);
     TempDir host;
     Model m(fs.get(), host.path(), seed);

@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,11 +21,14 @@ class NbdServer {
   // Starts `nbdkit [filters...] PLUGIN [params...]` (as `args`, after nbdkit's own options) and waits
   // until it accepts connections. Throws std::runtime_error naming the command when it does not.
   explicit NbdServer(std::vector<std::string> args);
+  // The same on AF_VSOCK port `vsock_port` instead (uri(): nbd+vsock://1:PORT, this machine's own
+  // CID, which needs the kernel's vsock_loopback).
+  NbdServer(std::vector<std::string> args, uint32_t vsock_port);
   ~NbdServer();
   NbdServer(const NbdServer&) = delete;
   NbdServer& operator=(const NbdServer&) = delete;
 
-  // nbd+unix:///?socket=PATH
+  // nbd+unix:///?socket=PATH (or nbd+vsock://1:PORT)
   std::string uri() const;
   // Ends the server at once (SIGKILL) and reaps it; uri() refuses connections until start().
   void kill_now();
@@ -36,8 +41,16 @@ class NbdServer {
  private:
   TempDir dir_;
   std::vector<std::string> args_;
+  uint32_t vsock_port_ = 0;
   pid_t pid_ = -1;
 };
+
+// The store of a test image of `slots` blocks: in memory, or with $VDISK_TEST_STORE=nbd an image
+// file served by an nbdkit of its own (stopped when the store is destroyed) through an NbdStore,
+// so that a test runs unchanged over NBD (tests/CMakeLists.txt registers such cases again as
+// "nbd.<name>"). Any other value of the variable throws std::invalid_argument naming it.
+std::unique_ptr<BlockStore> test_store(uint64_t slots);
+bool nbd_store_mode();
 
 // The host plugin of tests/nbd/host_plugin.py with `params` ("file=...", "control=...", ...).
 std::vector<std::string> host_plugin_args(std::vector<std::string> params);

@@ -67,9 +67,11 @@ Result<nbd_handle*> connect_with_retries(const std::string& uri) {
     // A handle still in its created state never got past the URI.
     const bool began_connecting = nbd_aio_is_created(h) != 1;
     nbd_close(h);
-    const bool no_server = err == ENOENT || err == ECONNREFUSED;
+    // Retried: a connection the server accepted, then closed during the handshake.
+    const bool closed_by_server = began_connecting && (err == EINVAL || err == ECONNRESET || err == EPIPE ||
+                                                       err == ENOTCONN || err == ESHUTDOWN || err == 0);
     Status s = connect_status(uri, err, msg, began_connecting);
-    if (s.code() != ErrorCode::kIoError || no_server) return s;
+    if (!closed_by_server) return s;
     if (attempt == 8)
       return Status(ErrorCode::kIoError,
                     s.message() + " (the server keeps closing the connection: another client may be connected, and "

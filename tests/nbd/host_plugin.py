@@ -18,6 +18,7 @@
 import builtins
 import errno
 import os
+import sys
 
 import nbdkit
 
@@ -111,6 +112,8 @@ def store(offset, data):
 def pwrite(h, buf, offset, flags):
     global writes_seen
     writes_seen += 1
+    if os.environ.get("VDISK_HOST_PLUGIN_LOG"):
+        print("pwrite #%d offset %d len %d" % (writes_seen, offset, len(buf)), file=sys.stderr, flush=True)
     if die_after and writes_seen >= die_after:
         os._exit(1)
     data = bytes(buf)
