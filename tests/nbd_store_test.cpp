@@ -540,7 +540,7 @@ int run_power_rounds(const std::string& uri, NbdStats* stats) {
 
 }  // namespace
 
-TEST_CASE("nbd store: the host dies at every write of a workload; the image opens at its last commit", "[nbd][power-loss]") {
+TEST_CASE("nbd store: the host dies at every write of a workload, and the image opens at its last commit", "[nbd][power-loss]") {
   NBD_TEST_NEEDS_NBDKIT();
   TempDir dir;
   const std::string img = dir.file("export.img"), base = dir.file("base.img");
