@@ -46,7 +46,7 @@ expect_json
 expect_json_eq 'd["exports"][1]["uri"]' "nbd://10.0.0.5:20001"
 run "$HOST" --help
 expect_rc 0
-expect_out "one export per image"
+expect_out "Serve vdisk images to enclaves over NBD, one export per image."
 
 # ---- an image created on an export the host sized ------------------------------------------------
 run "$VCREATE" plan.img --capacity 4M --dry-run --json
