@@ -135,12 +135,21 @@ TEST_CASE("nbd store: writes reach the export pipelined, sync is one FLUSH, read
   CHECK(std::equal(many.begin(), many.end(), on_host.begin()));
   CHECK(nbd_stats(*reader).reads == 8);
   CHECK(reader->write(0, block).code() == ErrorCode::kReadOnly);
-  // prefetch is NBD_CMD_CACHE (the file plugin reads ahead into the host's page cache), never a
-  // wait; out-of-range hints are ignored.
+  // prefetch reads ahead: the read() of a range inside the hint is served from it, without a
+  // request of its own; out-of-range hints are ignored.
   reader->prefetch(0, 64);
   reader->prefetch(1000, 5);
-  CHECK(nbd_stats(*reader).caches == 1);
-  REQUIRE_OK(reader->read(0, many));
+  CHECK(nbd_stats(*reader).readaheads == 1);
+  const uint64_t reads_before = nbd_stats(*reader).reads;
+  REQUIRE_OK(reader->read(2, std::span<uint8_t>(many).subspan(0, 8 * kBlockSize)));
+  CHECK(std::equal(many.begin(), many.begin() + 8 * kBlockSize, on_host.begin() + 2 * kBlockSize));
+  CHECK(nbd_stats(*reader).readahead_hits == 1);
+  CHECK(nbd_stats(*reader).reads == reads_before);
+  // A write drops what was read ahead of its range: the next read sees the write.
+  store->prefetch(0, 8);
+  REQUIRE_OK(store->write(3, vdisk::test::pattern_block(99, 99)));
+  REQUIRE_OK(store->read(3, block));
+  CHECK(block == vdisk::test::pattern_block(99, 99));
   CHECK(reader->read(255, many).code() == ErrorCode::kInvalidArgument);
 }
 
@@ -624,4 +633,21 @@ TEST_CASE("nbd store: over AF_VSOCK, where the kernel offers vsock loopback", "[
   auto fs = vdisk::mount(boot_options(server->uri(), false));
   REQUIRE_OK(fs);
   CHECK(must_read(**fs, "/v") == "over vsock");
+}
+
+TEST_CASE("nbd store: closing with reads ahead in flight leaves the server serving the next client", "[nbd]") {
+  // nbdkit 1.32 aborts when a client disconnects while it writes a reply: the store waits for its
+  // read-ahead before it disconnects.
+  NBD_TEST_NEEDS_NBDKIT();
+  TempDir dir;
+  const std::string img = dir.file("export.img");
+  make_sized_file(img, 2048 * kBlockSize);
+  NbdServer server({"file", "file=" + img});
+  for (int i = 0; i < 20; ++i) {
+    auto store = open_ok(server.uri(), OpenMode::kReadOnly);
+    for (uint64_t b = 0; b < 2048; b += 256) store->prefetch(b, 256);
+  }
+  CHECK_FALSE(server.exited());
+  std::vector<uint8_t> block(kBlockSize);
+  REQUIRE_OK(open_ok(server.uri(), OpenMode::kReadOnly)->read(7, block));
 }

@@ -102,22 +102,25 @@ Status LifecycleDisk::commit() {
 }
 
 Status LifecycleDisk::check_no_other_writer() {
-  const CommitRecord& last = context_.committed();
-  const uint64_t known = std::max(last.sequence, last.other_sequence);
-  std::array<uint8_t, 2 * kBlockSize> both{};
   static_assert(format::kSuperblockSlotB == format::kSuperblockSlotA + 1);
-  VDISK_RETURN_IF_ERROR(context_.store().read(format::kSuperblockSlotA, both));
+  std::array<uint8_t, 2 * kBlockSize> now{};
+  VDISK_RETURN_IF_ERROR(context_.store().read(format::kSuperblockSlotA, now));
+  if (!superblocks_known_) {
+    known_superblocks_ = now;
+    superblocks_known_ = true;
+    return Status::Ok();
+  }
+  // Public ciphertext: an ordinary comparison.
   for (uint64_t i = 0; i < 2; ++i) {
-    const std::span<const uint8_t, kBlockSize> block(both.data() + i * kBlockSize, kBlockSize);
-    auto content = context_.keys().open_superblock(block, format::kSuperblockSlotA + i);
-    // A superblock that does not authenticate is the host's damage, not a commit: the commit
-    // overwrites one slot and the other stays what open() chose from.
-    if (!content.ok() || content->sequence <= known) continue;
+    if (std::equal(now.begin() + static_cast<ptrdiff_t>(i * kBlockSize),
+                   now.begin() + static_cast<ptrdiff_t>((i + 1) * kBlockSize),
+                   known_superblocks_.begin() + static_cast<ptrdiff_t>(i * kBlockSize)))
+      continue;
     return Status(ErrorCode::kInUse,
-                  fmt::format("another writer committed to {} (commit {}, this session knows up to {}); "
-                              "this session's changes are not committed. Serve an image to one client at a time "
-                              "(docs/DEPLOY.md)",
-                              context_.store().describe(), content->sequence, known));
+                  fmt::format("another writer committed to {} (superblock slot {} changed since this session "
+                              "read it, at commit {}); this session's changes are not committed. Serve an image to "
+                              "one client at a time (docs/DEPLOY.md)",
+                              context_.store().describe(), format::kSuperblockSlotA + i, context_.committed().sequence));
   }
   return Status::Ok();
 }
@@ -161,6 +164,8 @@ Status LifecycleDisk::finish_commit(const CommitTarget& target, const CommitRoot
   VDISK_RETURN_IF_ERROR(context_.keys().seal_superblock(content, slot, block));
   VDISK_RETURN_IF_ERROR(check_no_other_writer());
   VDISK_RETURN_IF_ERROR(context_.store().write(slot, block));
+  std::copy(block.begin(), block.end(),
+            known_superblocks_.begin() + static_cast<ptrdiff_t>((slot - format::kSuperblockSlotA) * kBlockSize));
   VDISK_RETURN_IF_ERROR(context_.store().sync());
 
   context_.committed_ = std::move(next);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <array>
 #include <memory>
 #include <mutex>
 
@@ -32,6 +33,11 @@ class LifecycleDisk final : public Disk {
                 const OpenOptions& options, const CommitRecord& committed);
   DiskContext& context() { return context_; }
   void attach(std::unique_ptr<Placement> placement) { placement_ = std::move(placement); }
+  // A writable open remembers the superblock pair, for check_no_other_writer.
+  Status remember_superblocks() {
+    std::lock_guard lock(mu_);
+    return check_no_other_writer();
+  }
   // Create: writes the superblock of commit `first`, whose blocks the placement has written.
   Status finish_format(const CommitTarget& first, const CommitRoot& root);
 
@@ -55,9 +61,10 @@ class LifecycleDisk final : public Disk {
   // Seals, writes and syncs the superblock of `target` (naming `root`), makes it the last
   // commit, and tells the placement.
   Status finish_commit(const CommitTarget& target, const CommitRoot& root);
-  // kInUse when a superblock on the store authenticates with a sequence newer than every commit
-  // this session knows: another writer committed since this one opened (a store without locks,
-  // such as NBD, served to two clients). Run before a commit writes and before its superblock.
+  // kInUse when the superblock pair on the store is not what this session saw at open (or wrote
+  // since): another writer committed meanwhile (a store without locks, such as NBD, served to two
+  // clients), or the host changed them. The first call only remembers the pair. Run at open (for
+  // writers), before a commit writes and before its superblock.
   Status check_no_other_writer();
 
   mutable std::mutex mu_;
@@ -66,6 +73,9 @@ class LifecycleDisk final : public Disk {
   // Opened writable at the previous commit: the next commit() makes it the newest again, even
   // without changes.
   bool reopened_previous_ = false;
+  // Slots 1-2 as this session last saw or wrote them (check_no_other_writer).
+  std::array<uint8_t, 2 * kBlockSize> known_superblocks_{};
+  bool superblocks_known_ = false;
 };
 
 }  // namespace vdisk

@@ -173,6 +173,7 @@ Result<std::unique_ptr<Disk>> Disk::open(std::unique_ptr<BlockStore> store, cons
   auto placement = (*mode)->open(disk->context(), *chosen);
   if (!placement.ok()) return placement.status();
   disk->attach(std::move(placement).value());
+  if (!options.read_only) VDISK_RETURN_IF_ERROR(disk->remember_superblocks());
   return std::unique_ptr<Disk>(std::move(disk));
 }
 

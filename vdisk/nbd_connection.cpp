@@ -94,7 +94,6 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& uri, boo
   c->info_.size = static_cast<uint64_t>(size);
   c->info_.read_only = nbd_is_read_only(h) != 0;
   c->info_.can_flush = nbd_can_flush(h) == 1;
-  c->info_.can_cache = nbd_can_cache(h) == 1;
   VDISK_RETURN_IF_ERROR(check_export(uri, c->info_, writer, allow_empty));
   return c;
 }
@@ -115,7 +114,6 @@ bool Connection::send(Request& r) {
     case Request::Kind::kRead: cookie = nbd_aio_pread(h_, r.into, r.length, r.offset, cb, 0); break;
     case Request::Kind::kWrite: cookie = nbd_aio_pwrite(h_, r.data.data(), r.length, r.offset, cb, 0); break;
     case Request::Kind::kFlush: cookie = nbd_aio_flush(h_, cb, 0); break;
-    case Request::Kind::kCache: cookie = nbd_aio_cache(h_, r.length, r.offset, cb, 0); break;
   }
   if (cookie == -1) return false;
   r.in_flight = !r.done;

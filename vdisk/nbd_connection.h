@@ -18,7 +18,7 @@ namespace vdisk::nbd {
 // One request. Owned by the store, which keeps it alive until it is done or its connection is
 // closed (libnbd calls back into it until then).
 struct Request {
-  enum class Kind { kRead, kWrite, kFlush, kCache };
+  enum class Kind { kRead, kWrite, kFlush };
   Kind kind = Kind::kRead;
   uint64_t offset = 0;  // bytes
   size_t length = 0;    // bytes
@@ -36,7 +36,6 @@ struct ExportInfo {
   uint64_t size = 0;  // bytes, checked: a non-zero multiple of the block size, bounded
   bool read_only = false;
   bool can_flush = false;
-  bool can_cache = false;
 };
 
 class Connection {

@@ -4,6 +4,7 @@
 #include "vdisk/nbd_store.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -66,6 +67,8 @@ class NbdStore final : public BlockStore {
     if (failed_.ok()) failed_ = std::move(s);
   }
   bool write_in_flight_overlapping(uint64_t off, size_t len) const;
+  Result<bool> read_from_ahead(uint64_t off, std::span<uint8_t> out);
+  void drop_ahead(uint64_t off, size_t len);
   // kIoError once reconnecting failed: the store has no connection left.
   Status connected() const {
     if (conn_) return Status::Ok();
@@ -82,13 +85,26 @@ class NbdStore final : public BlockStore {
   size_t write_bytes_ = 0;                       // data held in writes_
   bool replayable_ = true;                       // writes_ holds every write since the last flush
   std::vector<Request>* batch_ = nullptr;        // the reads or flush a call is waiting for
-  std::deque<std::unique_ptr<Request>> caches_;  // prefetch hints in flight
+  // Read ahead on prefetch(): reads sent before anyone waits for them, their data kept (up to
+  // readahead_bytes) for the read() that asks for it. A write drops what it overlaps; requests
+  // still in flight then wait in stale_ until libnbd is done with their buffers.
+  std::deque<std::unique_ptr<Request>> ahead_;
+  std::deque<std::unique_ptr<Request>> stale_;
+  size_t ahead_bytes_ = 0;
   Status failed_;                                // sticky: writes and syncs fail after it
   int recoveries_left_ = 0;                      // per public call
   NbdStats stats_;
 };
 
 NbdStore::~NbdStore() {
+  // Replies still due (read-ahead) are waited for, so that the connection ends with a clean NBD
+  // disconnect: nbdkit 1.32 aborts when a client goes away while it sends a reply, which would take
+  // the server down for every client. Bounded by the reply timeout.
+  if (conn_) {
+    const auto deadline = std::chrono::steady_clock::now() + opt_.reply_timeout;
+    while (conn_->alive() && conn_->in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
+      if (!conn_->poll(opt_.reply_timeout)) break;
+  }
   // Closing the handle first: libnbd may call back into the requests until then.
   conn_.reset();
 }
@@ -109,7 +125,6 @@ Result<Step> NbdStore::send(Request& r) {
     case Request::Kind::kRead: ++stats_.reads; break;
     case Request::Kind::kWrite: ++stats_.writes; break;
     case Request::Kind::kFlush: ++stats_.flushes; break;
-    case Request::Kind::kCache: ++stats_.caches; break;
   }
   stats_.max_in_flight = std::max<uint64_t>(stats_.max_in_flight, conn_->in_flight());
   return Step::kDone;
@@ -148,7 +163,9 @@ Status NbdStore::recover(const std::string& why) {
 Status NbdStore::reconnect(const std::string& why) {
   conn_.reset();  // libnbd calls back no more; what was in flight is lost
   for (auto& w : writes_) w->in_flight = false;
-  caches_.clear();
+  ahead_.clear();
+  stale_.clear();
+  ahead_bytes_ = 0;
   if (batch_ != nullptr)
     for (Request& r : *batch_) r.in_flight = false;
   auto delay = opt_.backoff_first;
@@ -235,6 +252,7 @@ Status NbdStore::write(uint64_t first, std::span<const uint8_t> data) {
   VDISK_RETURN_IF_ERROR(connected());
   recoveries_left_ = 3;
   VDISK_RETURN_IF_ERROR(reap_writes());
+  drop_ahead(first * kBlockSize, data.size());
   for (size_t at = 0; at < data.size(); at += opt_.max_request_bytes) {
     auto r = std::make_unique<Request>();
     r->kind = Request::Kind::kWrite;
@@ -281,6 +299,8 @@ Status NbdStore::read(uint64_t first, std::span<uint8_t> out) {
   std::lock_guard<std::mutex> lock(mu_);
   VDISK_RETURN_IF_ERROR(connected());
   recoveries_left_ = 3;
+  VDISK_ASSIGN_OR_RETURN(const bool served, read_from_ahead(first * kBlockSize, out));
+  if (served) return Status::Ok();
   std::vector<Request> batch;
   for (size_t at = 0; at < out.size(); at += opt_.max_request_bytes) {
     Request r;
@@ -333,17 +353,55 @@ Status NbdStore::sync() {
 
 void NbdStore::prefetch(uint64_t first, uint64_t count) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!conn_ || !conn_->info().can_cache || count == 0 || first >= blocks_) return;
-  std::erase_if(caches_, [](const std::unique_ptr<Request>& r) { return r->done; });
-  if (conn_->in_flight() >= opt_.max_in_flight) return;  // a hint never waits
-  auto r = std::make_unique<Request>();
-  r->kind = Request::Kind::kCache;
-  r->offset = first * kBlockSize;
-  r->length = static_cast<size_t>(std::min(count, blocks_ - first) * kBlockSize);
-  if (conn_->send(*r)) {
-    ++stats_.caches;
-    caches_.push_back(std::move(r));
+  if (!conn_ || count == 0 || first >= blocks_ || opt_.readahead_bytes == 0) return;
+  // One request per hint (a read() is served only by a request holding all of it), at most 8 MiB.
+  count = std::min({count, blocks_ - first, uint64_t{std::min(opt_.readahead_bytes, size_t{8} << 20) / kBlockSize}});
+  const uint64_t off = first * kBlockSize;
+  const size_t len = static_cast<size_t>(count * kBlockSize);
+  std::erase_if(stale_, [](const std::unique_ptr<Request>& r) { return !r->in_flight; });
+  const auto covers = [&](const std::unique_ptr<Request>& r) { return r->offset <= off && off + len <= r->offset + r->length; };
+  if (std::any_of(ahead_.begin(), ahead_.end(), covers)) return;
+  // A hint never waits: no room in flight, or a write in flight over the range, and it is dropped.
+  if (conn_->in_flight() >= opt_.max_in_flight || write_in_flight_overlapping(off, len)) return;
+  while (ahead_bytes_ + len > opt_.readahead_bytes && !ahead_.empty()) {
+    ahead_bytes_ -= ahead_.front()->length;
+    if (ahead_.front()->in_flight) stale_.push_back(std::move(ahead_.front()));
+    ahead_.pop_front();
   }
+  auto r = std::make_unique<Request>();
+  r->offset = off;
+  r->length = len;
+  r->data.resize(len);
+  r->into = r->data.data();
+  if (!conn_->send(*r)) return;
+  ++stats_.readaheads;
+  ahead_bytes_ += len;
+  ahead_.push_back(std::move(r));
+}
+
+// Serves a read from the read-ahead when one request there holds all of it: waits for that request,
+// copies. false: read it from the server (not read ahead, failed, or the connection was replaced).
+Result<bool> NbdStore::read_from_ahead(uint64_t off, std::span<uint8_t> out) {
+  auto it = std::find_if(ahead_.begin(), ahead_.end(), [&](const std::unique_ptr<Request>& r) {
+    return r->offset <= off && off + out.size() <= r->offset + r->length;
+  });
+  if (it == ahead_.end()) return false;
+  Request* r = it->get();
+  VDISK_ASSIGN_OR_RETURN(const Step step, wait_until([&] { return !r->in_flight; }));
+  if (step == Step::kReconnected || !r->done || r->error != 0) return false;
+  std::memcpy(out.data(), r->data.data() + (off - r->offset), out.size());
+  ++stats_.readahead_hits;
+  return true;
+}
+
+// A write makes what was read ahead of its range stale.
+void NbdStore::drop_ahead(uint64_t off, size_t len) {
+  std::erase_if(ahead_, [&](std::unique_ptr<Request>& r) {
+    if (!r->overlaps(off, len)) return false;
+    ahead_bytes_ -= r->length;
+    if (r->in_flight) stale_.push_back(std::move(r));
+    return true;
+  });
 }
 
 }  // namespace

@@ -8,6 +8,10 @@
 //    answered; sync() waits for every write, then sends NBD FLUSH. An error of a write surfaces at
 //    the next read, write or sync. A read waits first for the writes it overlaps.
 //  - A write that overlaps one still in flight waits for it (NBD does not order requests).
+//  - prefetch(first, count) reads ahead: it sends the read at once and keeps the data (up to
+//    readahead_bytes) for the read() that asks for a range inside it, so that a sequential scan
+//    waits for about one round trip per window instead of one per run; a write drops what it
+//    overlaps. A hint never waits and is dropped when there is no room.
 //  - A lost connection (server restart, dropped socket, no reply within `reply_timeout`) is
 //    reconnected with bounded backoff; the writes sent since the last successful flush are sent
 //    again (kept up to `replay_limit_bytes`; beyond that a reconnect with unflushed writes fails
@@ -40,6 +44,8 @@ struct NbdOptions {
   // Requests in flight at most, and the largest one (bigger reads and writes are split).
   size_t max_in_flight = 64;
   size_t max_request_bytes = size_t{1} << 20;
+  // Data read ahead on prefetch() hints, kept for the read() that asks for it (0: hints ignored).
+  size_t readahead_bytes = size_t{32} << 20;
   // Unflushed writes kept for sending again after a reconnect.
   size_t replay_limit_bytes = size_t{64} << 20;
   // Reconnect attempts after a lost connection, and the backoff before each (doubling).
@@ -57,7 +63,9 @@ Result<std::unique_ptr<BlockStore>> open_nbd_store(const std::string& uri, OpenM
 // Counters of what a store sent, for tests and benchmarks (a store that is not an NBD store: all
 // zero).
 struct NbdStats {
-  uint64_t reads = 0, writes = 0, flushes = 0, caches = 0;  // requests sent
+  uint64_t reads = 0, writes = 0, flushes = 0;  // requests sent for read(), write(), sync()
+  uint64_t readaheads = 0;       // reads sent for prefetch() hints
+  uint64_t readahead_hits = 0;   // read() calls served from them
   uint64_t reconnects = 0, replayed_writes = 0;
   uint64_t max_in_flight = 0;  // the most requests in flight at once
 };
