@@ -362,7 +362,7 @@ void NbdStore::prefetch(uint64_t first, uint64_t count) {
   const auto covers = [&](const std::unique_ptr<Request>& r) { return r->offset <= off && off + len <= r->offset + r->length; };
   if (std::any_of(ahead_.begin(), ahead_.end(), covers)) return;
   // A hint never waits: no room in flight, or a write in flight over the range, and it is dropped.
-  if (conn_->in_flight() >= opt_.max_in_flight || write_in_flight_overlapping(off, len)) return;
+  if (conn_->in_flight() >= opt_.max_readahead_in_flight || write_in_flight_overlapping(off, len)) return;
   while (ahead_bytes_ + len > opt_.readahead_bytes && !ahead_.empty()) {
     ahead_bytes_ -= ahead_.front()->length;
     if (ahead_.front()->in_flight) stale_.push_back(std::move(ahead_.front()));

@@ -44,8 +44,10 @@ struct NbdOptions {
   // Requests in flight at most, and the largest one (bigger reads and writes are split).
   size_t max_in_flight = 64;
   size_t max_request_bytes = size_t{1} << 20;
-  // Data read ahead on prefetch() hints, kept for the read() that asks for it (0: hints ignored).
+  // Data read ahead on prefetch() hints, kept for the read() that asks for it (0: hints ignored),
+  // and the requests in flight beyond which a hint is dropped (a shuffled window is many runs).
   size_t readahead_bytes = size_t{32} << 20;
+  size_t max_readahead_in_flight = 512;
   // Unflushed writes kept for sending again after a reconnect.
   size_t replay_limit_bytes = size_t{64} << 20;
   // Reconnect attempts after a lost connection, and the backoff before each (doubling).
