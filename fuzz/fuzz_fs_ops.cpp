@@ -401,7 +401,7 @@ void Harness::step(Input& in) {
         if (content.size() < at + len) content.resize(at + len, '\0');
         content.replace(at, len, data);
       }
-      if (!positional) f->pos = at + len;
+      if (!positional && len > 0) f->pos = at + len;  // Linux: an empty write moves no offset, even O_APPEND
       break;
     }
     case 7: {  // lseek

@@ -70,8 +70,20 @@ report() {
   else
     status=1
     echo "fuzz: $name FAILED (exit $rc); last lines of $dir/log:" >&2
-    grep -E 'ERROR|SUMMARY|violated|Test unit written' "$dir/log" | head -20 >&2 || true
-    ls "$dir"/crash-* "$dir"/leak-* "$dir"/timeout-* "$dir"/oom-* 2>/dev/null | sed 's/^/fuzz: failing input: /' >&2 || true
+    # The property's message with its context (a harness's recent operations), then the verdict.
+    sed -n '/violated\|ERROR: AddressSanitizer\|runtime error/,/^==[0-9]*== ERROR: libFuzzer\|^SUMMARY/p' "$dir/log" | head -40 >&2 || true
+    grep -E 'SUMMARY|Test unit written' "$dir/log" | head -5 >&2 || true
+    local f
+    for f in "$dir"/crash-* "$dir"/leak-* "$dir"/timeout-* "$dir"/oom-*; do
+      [ -f "$f" ] || continue
+      echo "fuzz: failing input: $f" >&2
+      # Small inputs in the log too, so a CI failure can be replayed without the machine:
+      # base64 -d > input; build-asan/fuzz/fuzz_NAME input
+      if [ "$(stat -c %s "$f")" -le 4096 ]; then
+        echo "fuzz: the input as base64:" >&2
+        base64 -w 100 "$f" >&2
+      fi
+    done
   fi
 }
 for n in "${names[@]}"; do
