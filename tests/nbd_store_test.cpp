@@ -151,6 +151,26 @@ TEST_CASE("nbd store: writes reach the export pipelined, sync is one FLUSH, read
   REQUIRE_OK(store->read(3, block));
   CHECK(block == vdisk::test::pattern_block(99, 99));
   CHECK(reader->read(255, many).code() == ErrorCode::kInvalidArgument);
+  // A read over two hinted ranges and an unhinted gap: the hinted parts come from the read-ahead,
+  // only the gap from the server.
+  auto parts = open_ok(server.uri(), OpenMode::kReadOnly);
+  parts->prefetch(10, 4);
+  parts->prefetch(16, 4);
+  const NbdStats before = nbd_stats(*parts);
+  std::vector<uint8_t> span(10 * kBlockSize);
+  REQUIRE_OK(parts->read(10, span));
+  CHECK(std::equal(span.begin(), span.end(), on_host.begin() + 10 * kBlockSize));
+  CHECK(nbd_stats(*parts).reads == before.reads + 1);
+  CHECK(nbd_stats(*parts).readahead_hits == before.readahead_hits + 2);
+  // Overlapping hints (the chunks of one read-ahead window interleave): a write drops every one
+  // that holds its block, also one that starts before a shorter one.
+  store->prefetch(40, 16);
+  store->prefetch(44, 2);
+  REQUIRE_OK(store->write(50, vdisk::test::pattern_block(5, 5)));
+  REQUIRE_OK(store->read(50, block));
+  CHECK(block == vdisk::test::pattern_block(5, 5));
+  REQUIRE_OK(store->read(41, block));  // still held, and current
+  CHECK(std::equal(block.begin(), block.end(), on_host.begin() + 41 * kBlockSize));
 }
 
 TEST_CASE("nbd store: a read waits for the writes it overlaps, never returning older data", "[nbd]") {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -66,9 +67,24 @@ class NbdStore final : public BlockStore {
   void fail(Status s) {
     if (failed_.ok()) failed_ = std::move(s);
   }
-  bool write_in_flight_overlapping(uint64_t off, size_t len) const;
-  Result<bool> read_from_ahead(uint64_t off, std::span<uint8_t> out);
+  bool write_in_flight_overlapping(uint64_t off, size_t len);
+  // Drops the finished writes from inflight_writes_; before any write leaves writes_.
+  void forget_finished_writes();
+  // A part of a read that a read-ahead request holds: out[at, at + length) is the request's data
+  // at byte `offset` of the export.
+  struct AheadPart {
+    Request* request;
+    size_t at;
+    uint64_t offset;
+    size_t length;
+  };
+  void plan_read(uint64_t off, std::span<uint8_t> out, std::vector<AheadPart>& parts, std::vector<Request>& batch);
+  bool copy_from_ahead(std::span<uint8_t> out, const std::vector<AheadPart>& parts);
   void drop_ahead(uint64_t off, size_t len);
+  std::map<uint64_t, std::unique_ptr<Request>>::iterator find_ahead(uint64_t off, size_t len);
+  void retire_ahead(std::map<uint64_t, std::unique_ptr<Request>>::iterator it);
+  void pump_ahead();
+  bool send_ahead(uint64_t off, size_t len);
   // kIoError once reconnecting failed: the store has no connection left.
   Status connected() const {
     if (conn_) return Status::Ok();
@@ -82,15 +98,24 @@ class NbdStore final : public BlockStore {
   std::unique_ptr<Connection> conn_;
   const uint64_t blocks_;
   std::deque<std::unique_ptr<Request>> writes_;  // sent since the last flush, oldest first
+  size_t reaped_ = 0;                            // writes_[0, reaped_) are answered and succeeded
+  std::vector<Request*> inflight_writes_;        // writes_ sent and maybe not answered (a superset)
   size_t write_bytes_ = 0;                       // data held in writes_
   bool replayable_ = true;                       // writes_ holds every write since the last flush
   std::vector<Request>* batch_ = nullptr;        // the reads or flush a call is waiting for
   // Read ahead on prefetch(): reads sent before anyone waits for them, their data kept (up to
-  // readahead_bytes) for the read() that asks for it. A write drops what it overlaps; requests
-  // still in flight then wait in stale_ until libnbd is done with their buffers.
-  std::deque<std::unique_ptr<Request>> ahead_;
+  // readahead_bytes) for the read() that asks for it, by offset. A write drops what it overlaps;
+  // requests still in flight then wait in stale_ until libnbd is done with their buffers.
+  // ahead_order_: the offsets in the order they were sent, for dropping the oldest (an offset no
+  // longer in ahead_, or sent again since, is skipped or dropped early: it is only a cache).
+  std::map<uint64_t, std::unique_ptr<Request>> ahead_;
+  std::deque<uint64_t> ahead_order_;
   std::deque<std::unique_ptr<Request>> stale_;
   size_t ahead_bytes_ = 0;
+  size_t ahead_max_length_ = 0;
+  // Hinted ranges (byte offset, length) not sent yet, oldest first, and their bytes.
+  std::deque<std::pair<uint64_t, size_t>> pending_;
+  size_t pending_bytes_ = 0;  // of any request sent for a hint
   Status failed_;                                // sticky: writes and syncs fail after it
   int recoveries_left_ = 0;                      // per public call
   NbdStats stats_;
@@ -123,16 +148,24 @@ Result<Step> NbdStore::send(Request& r) {
   }
   switch (r.kind) {
     case Request::Kind::kRead: ++stats_.reads; break;
-    case Request::Kind::kWrite: ++stats_.writes; break;
+    case Request::Kind::kWrite:
+      ++stats_.writes;
+      if (r.in_flight) inflight_writes_.push_back(&r);
+      break;
     case Request::Kind::kFlush: ++stats_.flushes; break;
   }
   stats_.max_in_flight = std::max<uint64_t>(stats_.max_in_flight, conn_->in_flight());
   return Step::kDone;
 }
 
-bool NbdStore::write_in_flight_overlapping(uint64_t off, size_t len) const {
-  return std::any_of(writes_.rbegin(), writes_.rend(),
-                     [&](const std::unique_ptr<Request>& w) { return w->in_flight && w->overlaps(off, len); });
+bool NbdStore::write_in_flight_overlapping(uint64_t off, size_t len) {
+  forget_finished_writes();
+  return std::any_of(inflight_writes_.begin(), inflight_writes_.end(),
+                     [&](const Request* w) { return w->overlaps(off, len); });
+}
+
+void NbdStore::forget_finished_writes() {
+  std::erase_if(inflight_writes_, [](const Request* w) { return !w->in_flight; });
 }
 
 Result<Step> NbdStore::poll_once() {
@@ -163,7 +196,12 @@ Status NbdStore::recover(const std::string& why) {
 Status NbdStore::reconnect(const std::string& why) {
   conn_.reset();  // libnbd calls back no more; what was in flight is lost
   for (auto& w : writes_) w->in_flight = false;
+  inflight_writes_.clear();
+  reaped_ = 0;  // every write is sent again
   ahead_.clear();
+  ahead_order_.clear();
+  pending_.clear();
+  pending_bytes_ = 0;
   stale_.clear();
   ahead_bytes_ = 0;
   if (batch_ != nullptr)
@@ -212,11 +250,12 @@ Status NbdStore::replay_writes() {
   return Status::Ok();
 }
 
-// Retires answered writes: an error fails the store; a success drops the data once more is held
-// than the replay limit (a reconnect then fails the store instead of sending them again).
+// Recovers when the connection died under requests that have completed since: the answered
+// writes not yet reaped (up to the first one still in flight) and `batch`.
 Result<Step> NbdStore::recover_if_lost(const std::vector<Request>* batch) {
   bool lost = !conn_->alive();
-  for (const auto& w : writes_) lost = lost || (w->done && connection_error(w->error));
+  for (size_t i = reaped_; !lost && i < writes_.size() && writes_[i]->done; ++i)
+    lost = connection_error(writes_[i]->error);
   if (batch != nullptr)
     for (const Request& r : *batch) lost = lost || (r.done && connection_error(r.error));
   if (!lost) return Step::kDone;
@@ -224,22 +263,26 @@ Result<Step> NbdStore::recover_if_lost(const std::vector<Request>* batch) {
   return Step::kReconnected;
 }
 
+// Retires answered writes, oldest first, up to the first one still in flight (amortized O(1) a
+// write): an error fails the store; once more is held than the replay limit, the answered ones
+// are dropped (a reconnect then fails the store instead of sending them again).
 Status NbdStore::reap_writes() {
   VDISK_RETURN_IF_ERROR(recover_if_lost(nullptr).status());
-  for (auto& w : writes_) {
-    if (!w->done || w->error == 0) continue;
+  for (; reaped_ < writes_.size() && writes_[reaped_]->done; ++reaped_) {
+    const Request& w = *writes_[reaped_];
+    if (w.error == 0) continue;
     Status s(ErrorCode::kIoError, fmt::format("{}: the NBD server failed a write at byte {} ({} bytes): {}", uri_,
-                                              w->offset, w->length, std::strerror(w->error)));
+                                              w.offset, w.length, std::strerror(w.error)));
     fail(s);
     return s;
   }
-  if (write_bytes_ > opt_.replay_limit_bytes) {
+  if (write_bytes_ > opt_.replay_limit_bytes && reaped_ > 0) {
     replayable_ = false;
-    std::erase_if(writes_, [&](const std::unique_ptr<Request>& w) {
-      if (!w->done) return false;
-      write_bytes_ -= w->length;
-      return true;
-    });
+    forget_finished_writes();
+    for (; reaped_ > 0; --reaped_) {
+      write_bytes_ -= writes_.front()->length;
+      writes_.pop_front();
+    }
   }
   return Status::Ok();
 }
@@ -299,23 +342,76 @@ Status NbdStore::read(uint64_t first, std::span<uint8_t> out) {
   std::lock_guard<std::mutex> lock(mu_);
   VDISK_RETURN_IF_ERROR(connected());
   recoveries_left_ = 3;
-  VDISK_ASSIGN_OR_RETURN(const bool served, read_from_ahead(first * kBlockSize, out));
-  if (served) return Status::Ok();
-  std::vector<Request> batch;
-  for (size_t at = 0; at < out.size(); at += opt_.max_request_bytes) {
-    Request r;
-    r.offset = first * kBlockSize + at;
-    r.length = std::min(opt_.max_request_bytes, out.size() - at);
-    r.into = out.data() + at;
-    batch.push_back(r);
+  const uint64_t off = first * kBlockSize;
+  // Each pass ends in success, a reconnect (bounded by recoveries_left_), or read-ahead requests
+  // that failed and are dropped, so that the next pass reads their parts from the server.
+  for (int pass = 0; pass < 8; ++pass) {
+    const uint64_t reconnects = stats_.reconnects;
+    std::vector<AheadPart> parts;
+    std::vector<Request> batch;
+    plan_read(off, out, parts, batch);
+    VDISK_RETURN_IF_ERROR(run_batch(batch));
+    for (const Request& r : batch) {
+      if (r.error != 0)
+        return Status(ErrorCode::kIoError, fmt::format("{}: the NBD server failed a read at byte {} ({} bytes): {}",
+                                                       uri_, r.offset, r.length, std::strerror(r.error)));
+    }
+    if (stats_.reconnects != reconnects) continue;  // the read-ahead is gone: plan again
+    VDISK_ASSIGN_OR_RETURN(const Step step, wait_until([&] {
+      return std::none_of(parts.begin(), parts.end(), [](const AheadPart& p) { return p.request->in_flight; });
+    }));
+    if (step == Step::kReconnected) continue;
+    const bool all = copy_from_ahead(out, parts);
+    pump_ahead();  // what was read made room
+    if (all) return Status::Ok();
   }
-  VDISK_RETURN_IF_ERROR(run_batch(batch));
-  for (const Request& r : batch) {
-    if (r.error != 0)
-      return Status(ErrorCode::kIoError, fmt::format("{}: the NBD server failed a read at byte {} ({} bytes): {}", uri_,
-                                                     r.offset, r.length, std::strerror(r.error)));
+  return Status(ErrorCode::kIoError, fmt::format("{}: a read at byte {} kept failing", uri_, off));
+}
+
+// Splits a read into the parts read-ahead requests hold and requests to send for the rest.
+void NbdStore::plan_read(uint64_t off, std::span<uint8_t> out, std::vector<AheadPart>& parts,
+                         std::vector<Request>& batch) {
+  const auto held = [&](size_t at) { return ahead_.empty() ? ahead_.end() : find_ahead(off + at, kBlockSize); };
+  size_t at = 0;
+  while (at < out.size()) {
+    if (auto it = held(at); it != ahead_.end()) {
+      Request* r = it->second.get();
+      const size_t len = static_cast<size_t>(std::min<uint64_t>(out.size() - at, r->offset + r->length - (off + at)));
+      parts.push_back({r, at, off + at, len});
+      at += len;
+      continue;
+    }
+    size_t len = kBlockSize;
+    while (at + len < out.size() && len < opt_.max_request_bytes && held(at + len) == ahead_.end()) len += kBlockSize;
+    Request q;
+    q.offset = off + at;
+    q.length = len;
+    q.into = out.data() + at;
+    batch.push_back(q);
+    at += len;
   }
-  return Status::Ok();
+}
+
+// Copies the answered parts into `out`; a request that failed is dropped (false: read again, its
+// parts from the server). The others stay until newer hints push them out: the blocks of one
+// request may be read by several reads, in any order.
+bool NbdStore::copy_from_ahead(std::span<uint8_t> out, const std::vector<AheadPart>& parts) {
+  bool all = true;
+  for (const AheadPart& p : parts) {
+    Request* r = p.request;
+    const bool ok = r->done && r->error == 0;
+    if (ok) {
+      const uint64_t from = p.request->offset;
+      std::memcpy(out.data() + p.at, r->data.data() + (p.offset - from), p.length);
+      ++stats_.readahead_hits;
+    }
+    all = all && ok;
+    if (!ok) {
+      auto it = ahead_.find(r->offset);
+      if (it != ahead_.end() && it->second.get() == r) retire_ahead(it);
+    }
+  }
+  return all;
 }
 
 Status NbdStore::sync() {
@@ -327,7 +423,8 @@ Status NbdStore::sync() {
   Step step = Step::kReconnected;
   while (step == Step::kReconnected) {
     VDISK_ASSIGN_OR_RETURN(step, wait_until([&] {
-      return std::none_of(writes_.begin(), writes_.end(), [](const std::unique_ptr<Request>& w) { return w->in_flight; });
+      forget_finished_writes();
+      return inflight_writes_.empty();
     }));
     if (step == Step::kDone) {
       VDISK_ASSIGN_OR_RETURN(step, recover_if_lost(nullptr));
@@ -345,7 +442,9 @@ Status NbdStore::sync() {
     return s;
   }
   VDISK_RETURN_IF_ERROR(reap_writes());
+  inflight_writes_.clear();  // every write was answered
   writes_.clear();
+  reaped_ = 0;
   write_bytes_ = 0;
   replayable_ = true;
   return Status::Ok();
@@ -354,54 +453,87 @@ Status NbdStore::sync() {
 void NbdStore::prefetch(uint64_t first, uint64_t count) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!conn_ || count == 0 || first >= blocks_ || opt_.readahead_bytes == 0) return;
-  // One request per hint (a read() is served only by a request holding all of it), at most 8 MiB.
+  // One request per hint (a read() is served by the requests holding its parts), at most 8 MiB.
   count = std::min({count, blocks_ - first, uint64_t{std::min(opt_.readahead_bytes, size_t{8} << 20) / kBlockSize}});
-  const uint64_t off = first * kBlockSize;
   const size_t len = static_cast<size_t>(count * kBlockSize);
-  std::erase_if(stale_, [](const std::unique_ptr<Request>& r) { return !r->in_flight; });
-  const auto covers = [&](const std::unique_ptr<Request>& r) { return r->offset <= off && off + len <= r->offset + r->length; };
-  if (std::any_of(ahead_.begin(), ahead_.end(), covers)) return;
-  // A hint never waits: no room in flight, or a write in flight over the range, and it is dropped.
-  if (conn_->in_flight() >= opt_.max_readahead_in_flight || write_in_flight_overlapping(off, len)) return;
-  while (ahead_bytes_ + len > opt_.readahead_bytes && !ahead_.empty()) {
-    ahead_bytes_ -= ahead_.front()->length;
-    if (ahead_.front()->in_flight) stale_.push_back(std::move(ahead_.front()));
-    ahead_.pop_front();
+  pending_.push_back({first * kBlockSize, len});
+  pending_bytes_ += len;
+  while (pending_bytes_ > 4 * opt_.readahead_bytes) {  // a reader that hints far more than it reads
+    pending_bytes_ -= pending_.front().second;
+    pending_.pop_front();
   }
+  pump_ahead();
+}
+
+// Sends the hinted reads, oldest first, while fewer than max_readahead_in_flight are in flight;
+// the oldest held ones make way when more than readahead_bytes would be held (a sequential
+// reader hints in the order it reads, so the oldest are the ones it has read).
+void NbdStore::pump_ahead() {
+  std::erase_if(stale_, [](const std::unique_ptr<Request>& r) { return !r->in_flight; });
+  while (!pending_.empty() && conn_) {
+    const auto [off, len] = pending_.front();
+    if (find_ahead(off, len) == ahead_.end()) {
+      if (conn_->in_flight() >= opt_.max_readahead_in_flight) return;
+      if (ahead_bytes_ + len > opt_.readahead_bytes && !ahead_order_.empty()) {
+        auto it = ahead_.find(ahead_order_.front());
+        ahead_order_.pop_front();
+        if (it != ahead_.end()) retire_ahead(it);
+        continue;
+      }
+      // A write in flight over the range: the hint is dropped (a read sent now could overtake it).
+      if (!write_in_flight_overlapping(off, len) && !send_ahead(off, len)) return;
+    }
+    pending_bytes_ -= len;
+    pending_.pop_front();
+  }
+}
+
+bool NbdStore::send_ahead(uint64_t off, size_t len) {
+  if (auto same = ahead_.find(off); same != ahead_.end()) retire_ahead(same);
   auto r = std::make_unique<Request>();
   r->offset = off;
   r->length = len;
   r->data.resize(len);
   r->into = r->data.data();
-  if (!conn_->send(*r)) return;
+  if (!conn_->send(*r)) return false;
   ++stats_.readaheads;
+  stats_.max_in_flight = std::max<uint64_t>(stats_.max_in_flight, conn_->in_flight());
   ahead_bytes_ += len;
-  ahead_.push_back(std::move(r));
+  ahead_max_length_ = std::max(ahead_max_length_, len);
+  ahead_.emplace(off, std::move(r));
+  ahead_order_.push_back(off);
+  if (ahead_order_.size() > 4 * ahead_.size() + 64)  // offsets dropped by writes: forget them
+    std::erase_if(ahead_order_, [&](uint64_t o) { return !ahead_.contains(o); });
+  return true;
 }
 
-// Serves a read from the read-ahead when one request there holds all of it: waits for that request,
-// copies. false: read it from the server (not read ahead, failed, or the connection was replaced).
-Result<bool> NbdStore::read_from_ahead(uint64_t off, std::span<uint8_t> out) {
-  auto it = std::find_if(ahead_.begin(), ahead_.end(), [&](const std::unique_ptr<Request>& r) {
-    return r->offset <= off && off + out.size() <= r->offset + r->length;
-  });
-  if (it == ahead_.end()) return false;
-  Request* r = it->get();
-  VDISK_ASSIGN_OR_RETURN(const Step step, wait_until([&] { return !r->in_flight; }));
-  if (step == Step::kReconnected || !r->done || r->error != 0) return false;
-  std::memcpy(out.data(), r->data.data() + (off - r->offset), out.size());
-  ++stats_.readahead_hits;
-  return true;
+// A read-ahead request holding all of [off, off + len), if any: among the 16 starting last at or
+// before `off` (hints of different chunks interleave, so a shorter one may start in between).
+std::map<uint64_t, std::unique_ptr<Request>>::iterator NbdStore::find_ahead(uint64_t off, size_t len) {
+  auto it = ahead_.upper_bound(off);
+  for (int looked = 0; it != ahead_.begin() && looked < 16; ++looked) {
+    --it;
+    if (off + len <= it->second->offset + it->second->length) return it;
+    if (it->first + ahead_max_length_ <= off) break;  // none further back reaches `off`
+  }
+  return ahead_.end();
+}
+
+void NbdStore::retire_ahead(std::map<uint64_t, std::unique_ptr<Request>>::iterator it) {
+  ahead_bytes_ -= it->second->length;
+  if (it->second->in_flight) stale_.push_back(std::move(it->second));
+  ahead_.erase(it);
 }
 
 // A write makes what was read ahead of its range stale.
 void NbdStore::drop_ahead(uint64_t off, size_t len) {
-  std::erase_if(ahead_, [&](std::unique_ptr<Request>& r) {
-    if (!r->overlaps(off, len)) return false;
-    ahead_bytes_ -= r->length;
-    if (r->in_flight) stale_.push_back(std::move(r));
-    return true;
-  });
+  // Hints may overlap: every request starting less than the longest one's length before `off`.
+  auto it = ahead_.lower_bound(off > ahead_max_length_ ? off - ahead_max_length_ : 0);
+  while (it != ahead_.end() && it->first < off + len) {
+    auto next = std::next(it);
+    if (it->second->overlaps(off, len)) retire_ahead(it);
+    it = next;
+  }
 }
 
 }  // namespace

@@ -13,6 +13,7 @@ constexpr size_t kSpillBatchBlocks = 1024;  // 4 MiB: spills go out in batches o
 constexpr size_t kReadRunBlocks = 1024;     // largest single pread of a read batch (4 MiB)
 constexpr uint64_t kReadGapBlocks = 8;       // unneeded slots one pread may read to join two needed ones
 constexpr uint64_t kSequentialSlack = 8;     // see plan_readahead
+constexpr uint64_t kHintChunkBlocks = 1024;  // see hint_readahead
 constexpr size_t kBudgetCheckEvery = 1024;  // blocks between budget checks in long calls
 }  // namespace
 
@@ -173,17 +174,23 @@ bool ShufflePlacement::admit_to_cache(uint64_t lba) {
   return false;
 }
 
+// Hints the slots of `next` chunk by chunk (kHintChunkBlocks logical blocks), each chunk's runs
+// in slot order: the store sees the hints in about the order the reader will ask for them, so a
+// store that holds what it reads ahead (NBD) can let the oldest go first.
 void ShufflePlacement::hint_readahead(BlockRange next) {
   std::vector<uint64_t> slots;
-  for (uint64_t b = next.first; b < next.end; ++b) {
-    if (cache_.find(0, b) != nullptr) continue;
-    auto p = pointer_of(0, b);
-    if (!p.ok()) break;
-    if (!p->is_null()) slots.push_back(p->slot);
+  for (uint64_t chunk = next.first; chunk < next.end; chunk += kHintChunkBlocks) {
+    slots.clear();
+    for (uint64_t b = chunk; b < std::min(next.end, chunk + kHintChunkBlocks); ++b) {
+      if (cache_.find(0, b) != nullptr) continue;
+      auto p = pointer_of(0, b);
+      if (!p.ok()) return;
+      if (!p->is_null()) slots.push_back(p->slot);
+    }
+    std::sort(slots.begin(), slots.end());
+    for_each_read_run(slots.size(), [&](size_t k) { return slots[k]; },
+                      [&](size_t, size_t, uint64_t first, uint64_t span) { store_.prefetch(first, span); });
   }
-  std::sort(slots.begin(), slots.end());
-  for_each_read_run(slots.size(), [&](size_t k) { return slots[k]; },
-                    [&](size_t, size_t, uint64_t first, uint64_t span) { store_.prefetch(first, span); });
 }
 
 ShufflePlacement::BlockRange ShufflePlacement::plan_readahead(uint64_t lba, uint64_t count) {

@@ -8,10 +8,13 @@
 //    answered; sync() waits for every write, then sends NBD FLUSH. An error of a write surfaces at
 //    the next read, write or sync. A read waits first for the writes it overlaps.
 //  - A write that overlaps one still in flight waits for it (NBD does not order requests).
-//  - prefetch(first, count) reads ahead: it sends the read at once and keeps the data (up to
-//    readahead_bytes) for the read() that asks for a range inside it, so that a sequential scan
-//    waits for about one round trip per window instead of one per run; a write drops what it
-//    overlaps. A hint never waits and is dropped when there is no room.
+//  - prefetch(first, count) reads ahead: it sends the read (or queues it while
+//    max_readahead_in_flight are in flight) and keeps the data for the reads that ask for parts
+//    of it, so that a sequential scan waits for about one round trip per window instead of one
+//    per run. A read takes each part from a read-ahead request that holds it and asks the server
+//    only for the rest. At most readahead_bytes are held; newer hints push out the oldest (a
+//    sequential reader hints in about the order it reads). A write drops what it overlaps. A
+//    hint never waits.
 //  - A lost connection (server restart, dropped socket, no reply within `reply_timeout`) is
 //    reconnected with bounded backoff; the writes sent since the last successful flush are sent
 //    again (kept up to `replay_limit_bytes`; beyond that a reconnect with unflushed writes fails
@@ -44,9 +47,11 @@ struct NbdOptions {
   // Requests in flight at most, and the largest one (bigger reads and writes are split).
   size_t max_in_flight = 64;
   size_t max_request_bytes = size_t{1} << 20;
-  // Data read ahead on prefetch() hints, kept for the read() that asks for it (0: hints ignored),
-  // and the requests in flight beyond which a hint is dropped (a shuffled window is many runs).
-  size_t readahead_bytes = size_t{32} << 20;
+  // Data read ahead on prefetch() hints, kept for the reads that ask for it (0: hints ignored;
+  // memory held only while a sequential read streams: a shuffled window of the Disk's 16 MiB
+  // readahead is 2-3x that in runs with their gaps), and the requests in flight beyond which
+  // hints wait (up to 4x readahead_bytes of them; the oldest are dropped beyond).
+  size_t readahead_bytes = size_t{64} << 20;
   size_t max_readahead_in_flight = 512;
   // Unflushed writes kept for sending again after a reconnect.
   size_t replay_limit_bytes = size_t{64} << 20;
