@@ -33,6 +33,11 @@ medians, the ratios to the plain directory and to gocryptfs, and the performance
   --work DIR    where the temporary work directory is made (default: the repository root, so the
                 data is on a disk, not on a tmpfs /tmp); it is removed afterwards
   --out DIR     where the results go (default: $REPO/bench-results/<UTC date-time>)
+  --nbd DELAYS  also vdisk over NBD (issue 19): one system "vdisk-nbd-<N>us" per delay N in
+                microseconds (e.g. "0 200"), each an image served by nbdkit on a Unix socket
+                with N us added to every request (bench/nbd/delay_plugin.c), compared with the
+                library API on the local image ("vdisk"); needs nbdkit, nbdkit-plugin-dev and
+                a C compiler (installed with apt-get when run as root and missing)
   --quick       small sizes for a smoke run: --file-size 64M --random-ops 1024
                 --warm-read-ops 4096 --files 500 --rounds 1 --mount-sizes 64M,1G
   -- ARGS...    passed to vdisk-compare-bench (they win over --quick's sizes), e.g.
@@ -62,6 +67,7 @@ BUILD_GIVEN=0
 WORK_PARENT="$REPO"
 OUT=""
 QUICK=0
+NBD_DELAYS=""
 EXTRA=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -85,6 +91,12 @@ while [[ $# -gt 0 ]]; do
       shift
       ;;
     --quick) QUICK=1; shift ;;
+    --nbd)
+      [[ $# -ge 2 && "$2" =~ ^[0-9]+( +[0-9]+)*$ ]] ||
+        { echo "$PROG_NAME: error: --nbd needs delays in microseconds, e.g. --nbd \"0 200\"" >&2; exit 2; }
+      NBD_DELAYS=$2
+      shift 2
+      ;;
     -h | --help) usage; exit 0 ;;
     --) shift; EXTRA=("$@"); break ;;
     *) echo "$PROG_NAME: error: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
@@ -151,6 +163,7 @@ file_bytes=$(size_bytes "$file_size")
 [[ -z "$file_bytes" ]] && file_bytes=$((1 << 30))  # not a SIZE: vdisk-compare-bench will say so
 need=$((4 * file_bytes + (1 << 30)))
 [[ -c /dev/fuse ]] && need=$((need + file_bytes * 3 / 2))
+for _ in $NBD_DELAYS; do need=$((need + file_bytes * 3 / 2)); done
 avail=$(($(df -Pk "$WORK_PARENT" | awk 'NR == 2 { print $4 }') * 1024))
 if ((avail < need)); then
   die "not enough free space in $WORK_PARENT: this run needs about $((need >> 20)) MiB, $((avail >> 20)) MiB are free" \
@@ -166,6 +179,7 @@ VDISK_BIN="$BUILD/tools/vdisk"  # only for the fsck after the run, when built
 FUSE_HELPER="$REPO/bench/vdisk_fuse.sh"
 build_targets=()
 [[ -x "$BENCH" ]] || build_targets+=(vdisk-compare-bench)
+[[ -n "$NBD_DELAYS" && ! -x "$CREATE_BIN" ]] && build_targets+=(vdisk-create)
 if [[ -c /dev/fuse ]]; then  # the vdisk-fuse system needs these two
   [[ -x "$MOUNT_BIN" ]] || build_targets+=(vdisk-mount)
   [[ -x "$CREATE_BIN" ]] || build_targets+=(vdisk-create)
@@ -215,6 +229,7 @@ MOUNTED=""    # the mount point this script mounted (and must unmount)
 FUSE_STATE="" # bench/vdisk_fuse.sh's state directory once a vdisk-mount may run (it must be stopped)
 FUSE_MNT=""   # its mount point
 BENCH_PID=""  # the running vdisk-compare-bench
+NBD_PIDS=()   # the nbdkit servers this script started
 # Whether $1 is a mount point now (from /proc/mounts: unlike stat-based checks, this also sees
 # a FUSE mount whose daemon died, "transport endpoint is not connected").
 # shellcheck disable=SC2317  # (called by cleanup)
@@ -232,6 +247,10 @@ cleanup() {
     kill -TERM "$BENCH_PID" 2>/dev/null || true
     wait "$BENCH_PID" 2>/dev/null || true
   fi
+  local p
+  for p in "${NBD_PIDS[@]+"${NBD_PIDS[@]}"}"; do
+    kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+  done
   if [[ -n "$FUSE_STATE" ]]; then
     # Waits for a remount that the program started (it holds the helper's lock), then unmounts;
     # vdisk-mount commits and exits. If that fails: the daemon by its pid, then a lazy unmount.
@@ -341,6 +360,30 @@ OUT=$(cd "$OUT" && pwd)
     sed 's/^/  /' || true
 } >"$OUT/machine.txt"
 
+# ---- vdisk over NBD: per delay, a file of the image's exact size served by nbdkit ------------
+
+if [[ -n "$NBD_DELAYS" ]]; then
+  if ! command -v nbdkit >/dev/null || [[ ! -f /usr/include/nbdkit-plugin.h ]] || ! command -v cc >/dev/null; then
+    [[ $(id -u) == 0 ]] || die "--nbd needs nbdkit, nbdkit-plugin-dev and a C compiler (apt-get install nbdkit nbdkit-plugin-dev gcc)"
+    note "installing nbdkit and nbdkit-plugin-dev..."
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nbdkit nbdkit-plugin-dev gcc >/dev/null
+  fi
+  nbd_capacity=$("$BENCH" --print-vdisk-capacity "${RUN_ARGS[@]+"${RUN_ARGS[@]}"}" "${EXTRA[@]+"${EXTRA[@]}"}" 2>/dev/null) ||
+    die "vdisk-compare-bench rejects the arguments (see: $BENCH --help)"
+  nbd_bytes=$("$CREATE_BIN" "$WORK/sizing.vdisk" --capacity "$nbd_capacity" --mode shuffle --dry-run --json |
+    sed -n 's/^ *"image_bytes": \([0-9]*\),*$/\1/p')
+  [[ -n "$nbd_bytes" ]] || die "vdisk-create --dry-run --json gave no image_bytes"
+  for d in $NBD_DELAYS; do
+    truncate -s "$nbd_bytes" "$WORK/nbd-${d}us.vdisk"
+    nbdkit --foreground --exit-with-parent --unix "$WORK/nbd-${d}us.sock" --pidfile "$WORK/nbd-${d}us.pid" \
+      cc "$REPO/bench/nbd/delay_plugin.c" file="$WORK/nbd-${d}us.vdisk" delay-us="$d" 2>"$WORK/nbd-${d}us.log" &
+    NBD_PIDS+=($!)
+    for _ in $(seq 200); do [[ -s "$WORK/nbd-${d}us.pid" ]] && break; sleep 0.05; done
+    [[ -s "$WORK/nbd-${d}us.pid" ]] || die "nbdkit did not start: $(cat "$WORK/nbd-${d}us.log")"
+  done
+  note "vdisk over NBD: $NBD_DELAYS us added per request, $((nbd_bytes >> 20)) MiB images served by nbdkit"
+fi
+
 CMD=("$BENCH" --plain "$WORK/plain")
 if [[ -z "$GOCRYPTFS_SKIPPED" ]]; then
   CMD+=(--posix "gocryptfs=$WORK/gocryptfs" --drop "gocryptfs=$WORK/gocryptfs-cipher")
@@ -351,6 +394,9 @@ if [[ -z "$FUSE_SKIPPED" ]]; then
   CMD+=(--posix "vdisk-fuse=$FUSE_MNT" --drop "vdisk-fuse=$WORK/vdisk-fuse-image"
     --drop-command "vdisk-fuse=$(quote bash "$FUSE_HELPER" remount "$FUSE_STATE")")
 fi
+for d in $NBD_DELAYS; do
+  CMD+=(--nbd "vdisk-nbd-${d}us=$WORK/nbd-${d}us.vdisk=nbd+unix:///?socket=$WORK/nbd-${d}us.sock")
+done
 CMD+=(--vdisk-dir "$WORK/vdisk" --json "$OUT/results.json" --markdown "$OUT/results.md")
 CMD+=("${RUN_ARGS[@]+"${RUN_ARGS[@]}"}" "${EXTRA[@]+"${EXTRA[@]}"}")
 note "running: $(quote "${CMD[@]}")"
@@ -408,6 +454,15 @@ if [[ -z "$FUSE_SKIPPED" ]]; then
   [[ "$FSCK_RESULT" == FAILED* ]] && die "vdisk fsck of the vdisk-mount image after the run failed: $FSCK_RESULT"
 else
   printf '\nNote: vdisk-fuse (vdisk-mount) was skipped: %s.\n' "$FUSE_SKIPPED" | tee -a "$OUT/results.md"
+fi
+if [[ -n "$NBD_DELAYS" ]]; then
+  {
+    printf '\nvdisk-nbd-<N>us: the library API on an image served by %s from a file on the work directory\n' \
+      "$(nbdkit --version 2>/dev/null | head -n 1)"
+    printf 'over a Unix socket, N us added to every request by bench/nbd/delay_plugin.c (a request holds one of\n'
+    printf "nbdkit's 16 threads while it waits); emptying the caches includes the served file's page cache.\n"
+    printf 'Targets (issue 19): W1 and W2 >= 0.8x vdisk at 0 us, >= 0.5x at 200 us.\n'
+  } | tee -a "$OUT/results.md"
 fi
 if [[ -n "$GOCRYPTFS_SKIPPED" ]]; then
   printf '\nNote: gocryptfs was skipped: %s. This run has no gocryptfs column.\n' \

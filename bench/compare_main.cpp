@@ -30,6 +30,7 @@ struct Args {
   std::vector<std::string> drop_command;  // NAME=COMMAND
   bool print_capacity = false;
   std::string vdisk_dir;
+  std::vector<std::string> nbd;  // NAME=HOSTFILE=URI
   std::string file_size = "1G";
   std::string cache;
   int64_t readahead = -1;
@@ -53,6 +54,21 @@ uint64_t size_or_throw(const std::string& text, const char* option) {
   return *v;
 }
 
+// --nbd NAME=HOSTFILE=URI (the URI may hold '=' itself; checked when the arguments were parsed).
+std::unique_ptr<Target> make_nbd_target(const std::string& spec, const Args& a) {
+  auto [name, rest] = split_pair(spec, "--nbd", "HOSTFILE=URI");
+  auto [host_file, uri] = split_pair(rest, "--nbd", "HOSTFILE=URI");
+  VdiskTargetOptions o;
+  o.image_path = uri;
+  o.host_file = host_file;
+  o.capacity_bytes = vdisk_image_capacity(a.config);
+  if (a.readahead >= 0) o.readahead_blocks = static_cast<size_t>(a.readahead);
+  if (!a.cache.empty()) o.cache_bytes = size_or_throw(a.cache, "--cache");
+  fmt::print(stderr, "{}: creating the vdisk image over NBD ({} MiB, filled with random bytes)...\n", name,
+             o.capacity_bytes >> 20);
+  return make_vdisk_target(name, o);
+}
+
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream f(path, std::ios::trunc);
   f << text;
@@ -74,6 +90,10 @@ int main(int argc, char** argv) {
                  "NAME=COMMAND: run COMMAND (sh -c) first whenever system NAME's caches are emptied, e.g. to remount "
                  "a FUSE file system whose daemon caches data (bench/vdisk_fuse.sh remount); non-zero exit stops the run");
   app.add_option("--vdisk-dir", a.vdisk_dir, "Host directory for vdisk's image (system 'vdisk')");
+  app.add_option("--nbd", a.nbd,
+                 "NAME=HOSTFILE=URI: vdisk's library API on an image served over NBD at URI from HOSTFILE, a file "
+                 "of the image's exact size (vdisk-create --dry-run --json) whose page cache is emptied with the "
+                 "others'; NAME starts with 'vdisk' (repeatable; bench/compare.sh --nbd starts the servers)");
   app.add_option("--file-size", a.file_size, "Size of the W1-W4 file (multiple of 1 MiB)")->capture_default_str();
   app.add_option("--random-ops", a.config.random_ops, "4 KiB operations in W3 and W4")->capture_default_str();
   app.add_option("--warm-read-ops", a.config.warm_read_ops, "4 KiB reads in W4w")->capture_default_str();
@@ -93,8 +113,13 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
     a.config.file_bytes = size_or_throw(a.file_size, "--file-size");
     a.config.workloads = split_list(a.workloads);
-    if (!a.print_capacity && a.plain.empty() && a.posix.empty() && a.vdisk_dir.empty())
-      throw CLI::ValidationError("systems", "give at least one of --plain, --posix, --vdisk-dir");
+    for (const auto& n : a.nbd) {
+      const auto [name, rest] = split_pair(n, "--nbd", "HOSTFILE=URI");
+      (void)split_pair(rest, "--nbd", "HOSTFILE=URI");
+      if (name.rfind("vdisk", 0) != 0) throw CLI::ValidationError("--nbd", "NAME must start with 'vdisk', got '" + name + "'");
+    }
+    if (!a.print_capacity && a.plain.empty() && a.posix.empty() && a.vdisk_dir.empty() && a.nbd.empty())
+      throw CLI::ValidationError("systems", "give at least one of --plain, --posix, --vdisk-dir, --nbd");
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;  // --help: 0; any usage error: 2, as in the tools
   }
@@ -154,6 +179,7 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "creating the vdisk image ({} MiB, filled with random bytes)...\n", o.capacity_bytes >> 20);
       targets.push_back(make_vdisk_target("vdisk", o));
     }
+    for (const auto& n : a.nbd) targets.push_back(make_nbd_target(n, a));
     for (auto& t : vdisk_dirs) targets.push_back(std::move(t));
     for (const auto& t : targets) report.systems.push_back({t->name(), t->name().rfind("vdisk", 0) == 0});
 

@@ -42,7 +42,24 @@ struct Check {
   bool any = false;
 };
 
+// Issue 19's targets for vdisk over NBD ("vdisk-nbd-<N>us": N microseconds added per request),
+// against the library API on the local image ("vdisk"): sequential write and read (W1, W2)
+// >= 0.8x at 0 us and >= 0.5x at 200 us. The other workloads and delays have none.
+Check check_nbd_targets(const RunReport& r, const WorkloadInfo& w, const std::string& subject) {
+  Check c;
+  const std::string delay = subject.substr(std::string("vdisk-nbd-").size());
+  const double min = delay == "0us" ? 0.8 : delay == "200us" ? 0.5 : 0;
+  auto v = median_value(r, subject, w.id), local = median_value(r, "vdisk", w.id);
+  if (min <= 0 || (w.id != "W1" && w.id != "W2") || !v || !local || *local <= 0) return c;
+  const double ratio = *v / *local;
+  c.any = true;
+  c.met = ratio >= min;
+  c.text = fmt::format("{} ≥{:.1f}x vdisk ({:.2f}x)", c.met ? "met" : "MISSED", min, ratio);
+  return c;
+}
+
 Check check_targets(const RunReport& r, const WorkloadInfo& w, const SystemInfo& subject) {
+  if (subject.name.rfind("vdisk-nbd-", 0) == 0) return check_nbd_targets(r, w, subject.name);
   Check c;
   auto v = median_value(r, subject.name, w.id);
   if (!v) return c;

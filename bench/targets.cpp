@@ -153,7 +153,7 @@ class VdiskTarget final : public Target {
   void drop_caches() override {
     check(fs_->unmount(), "unmount", options_.image_path);
     fs_.reset();
-    drop_file_cache(options_.image_path);
+    drop_file_cache(options_.host_file.empty() ? options_.image_path : options_.host_file);
     mount();
   }
 

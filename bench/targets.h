@@ -54,7 +54,9 @@ std::unique_ptr<Target> make_posix_target(std::string name, std::string root, st
                                           std::string drop_command = {});
 
 struct VdiskTargetOptions {
-  std::string image_path;         // created (filled with random bytes, as vdisk-create does) if missing
+  std::string image_path;         // created (filled with random bytes, as vdisk-create does) if missing;
+                                  // a path or any image location the tools take (an NBD URI)
+  std::string host_file;          // the host file holding the image, for drop_caches (default: image_path)
   uint64_t capacity_bytes = 0;    // logical capacity when creating
   size_t cache_bytes = 0;         // 0: the library default
   std::optional<size_t> readahead_blocks;  // empty: the library default
