@@ -99,6 +99,10 @@ class ShufflePlacement final : public Placement {
   bool admit_to_cache(uint64_t lba);
   // Asks the store to start reading the slots of the uncached blocks in `next` (no waiting).
   void hint_readahead(BlockRange next);
+  // Asks the store to start reading the block-map leaves that hold the pointers of `blocks`, or
+  // the leaves `nodes` (sorted level-1 indices), that are not cached (no waiting).
+  void hint_map_nodes(BlockRange blocks);
+  void hint_map_nodes(const std::vector<uint64_t>& nodes);
   // Evicts clean entries and spills dirty data blocks until the cache fits its budget.
   Status enforce_budget();
 

@@ -32,6 +32,11 @@ bool by_position(const CacheEntry* a, const CacheEntry* b) {
 // ---- placement -----------------------------------------------------------------------------
 
 Status ShufflePlacement::place_data(const std::vector<CacheEntry*>& entries, WriteBatch& batch) {
+  std::vector<uint64_t> nodes;  // the map leaves replace_pointer loads below: asked for at once
+  for (const CacheEntry* e : entries) nodes.push_back(e->index / format::kMapFanout);
+  std::sort(nodes.begin(), nodes.end());
+  nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+  hint_map_nodes(nodes);
   std::vector<uint64_t> slots;
   VDISK_RETURN_IF_ERROR(allocate(entries.size(), slots));
   for (size_t i = 0; i < entries.size(); ++i) {

@@ -178,6 +178,7 @@ bool ShufflePlacement::admit_to_cache(uint64_t lba) {
 // in slot order: the store sees the hints in about the order the reader will ask for them, so a
 // store that holds what it reads ahead (NBD) can let the oldest go first.
 void ShufflePlacement::hint_readahead(BlockRange next) {
+  hint_map_nodes(next);
   std::vector<uint64_t> slots;
   for (uint64_t chunk = next.first; chunk < next.end; chunk += kHintChunkBlocks) {
     slots.clear();
@@ -191,6 +192,29 @@ void ShufflePlacement::hint_readahead(BlockRange next) {
     for_each_read_run(slots.size(), [&](size_t k) { return slots[k]; },
                       [&](size_t, size_t, uint64_t first, uint64_t span) { store_.prefetch(first, span); });
   }
+}
+
+// Hints the block-map leaves `nodes` (level-1 node indices, sorted) that are not cached, so that
+// the pointer lookups that follow wait for one round trip of a remote store, not one each.
+void ShufflePlacement::hint_map_nodes(const std::vector<uint64_t>& nodes) {
+  if (height() < 1) return;
+  std::vector<uint64_t> slots;
+  for (uint64_t node : nodes) {
+    if (cache_.find(1, node) != nullptr) continue;
+    auto p = pointer_of(1, node);
+    if (!p.ok()) return;
+    if (!p->is_null()) slots.push_back(p->slot);
+  }
+  std::sort(slots.begin(), slots.end());
+  for_each_read_run(slots.size(), [&](size_t k) { return slots[k]; },
+                    [&](size_t, size_t, uint64_t first, uint64_t span) { store_.prefetch(first, span); });
+}
+
+void ShufflePlacement::hint_map_nodes(BlockRange blocks) {
+  std::vector<uint64_t> nodes;
+  for (uint64_t n = blocks.first / format::kMapFanout; blocks.end > blocks.first && n <= (blocks.end - 1) / format::kMapFanout; ++n)
+    nodes.push_back(n);
+  hint_map_nodes(nodes);
 }
 
 ShufflePlacement::BlockRange ShufflePlacement::plan_readahead(uint64_t lba, uint64_t count) {
@@ -349,18 +373,27 @@ Status ShufflePlacement::trim(uint64_t lba, uint64_t count) {
 Status ShufflePlacement::enforce_budget() {
   while (cache_.resident_bytes() > options_.cache_bytes) {
     const size_t excess = cache_.resident_bytes() - options_.cache_bytes;
-    std::vector<CacheEntry*> clean, spill;
+    std::vector<CacheEntry*> clean, clean_metadata, spill;
     size_t freed = 0;
     for (CacheEntry* e : cache_.lru_order()) {
       if (freed >= excess && spill.size() >= std::min(kSpillBatchBlocks, unplaced_dirty_)) break;
-      if (!e->dirty) {
+      const bool data = e->level == 0 && kind_of(0, e->index) == format::BlockKind::kData;
+      if (!e->dirty && !data) {
+        clean_metadata.push_back(e);
+      } else if (!e->dirty) {
         clean.push_back(e);
         freed += kBlockSize;
-      } else if (e->level == 0 && kind_of(0, e->index) == format::BlockKind::kData &&
-                 !options_.read_only && spill.size() < kSpillBatchBlocks) {
+      } else if (data && !options_.read_only && spill.size() < kSpillBatchBlocks) {
         spill.push_back(e);
         freed += kBlockSize;
       }
+    }
+    // Clean map nodes and bitmap blocks go last, least recently used first: the next spill or
+    // lookup needs them again (a data stream would otherwise push them out and read them back).
+    for (CacheEntry* e : clean_metadata) {
+      if (freed >= excess) break;
+      clean.push_back(e);
+      freed += kBlockSize;
     }
     if (clean.empty() && spill.empty()) break;  // only pinned metadata left: allowed to exceed
     for (CacheEntry* e : clean) cache_.erase(e);

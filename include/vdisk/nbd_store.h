@@ -45,7 +45,7 @@ namespace vdisk {
 
 struct NbdOptions {
   // Requests in flight at most, and the largest one (bigger reads and writes are split).
-  size_t max_in_flight = 64;
+  size_t max_in_flight = 256;
   size_t max_request_bytes = size_t{1} << 20;
   // Data read ahead on prefetch() hints, kept for the reads that ask for it (0: hints ignored;
   // memory held only while a sequential read streams: a shuffled window of the Disk's 16 MiB
