@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The NBD store's benchmark (issue 19; docs/BENCHMARKS.md, "Over NBD"): a sequential write (W1: one
-# file of --size put into the image, one commit) and a sequential read of it back, on the image
-# file itself and on the same image served by nbdkit on a Unix socket with 0, 50, 200 and 1000 us
-# added to every request (bench/nbd/delay_plugin.c: VSOCK and cross-host latencies), rounds
-# interleaved; medians and ratios to the local file.
+# file of --size put into the image, one commit), a sequential read of it back, and opening the
+# image (W6: `vdisk ls IMAGE /`, its time and the process's peak RSS), on the image file itself
+# and on the same image served by nbdkit on a Unix socket with 0, 50, 200 and 1000 us added to
+# every request (bench/nbd/delay_plugin.c: VSOCK and cross-host latencies), rounds interleaved;
+# medians and ratios to the local file. bench/compare.sh --nbd runs W1-W5 over NBD.
 #
 #   bench/nbd.sh [--build DIR] [--size SIZE] [--rounds N] [--delays "0 50 200 1000"] [--out DIR] [--quick]
 set -euo pipefail
@@ -73,10 +74,19 @@ serve() {
 unserve() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
 calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
 seconds() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); calc "$t1 - $t0"; }
+# open_stats IMAGE: "SECONDS PEAK_RSS_KIB" of `vdisk ls IMAGE /` (open, one listing, close).
+open_stats() {
+  local t0 t1
+  t0=$(date +%s.%N)
+  /usr/bin/time -f %M -o "$WORK/rss" "$VDISK" ls "$1" / "${K[@]}" >/dev/null
+  t1=$(date +%s.%N)
+  echo "$(calc "$t1 - $t0") $(cat "$WORK/rss")"
+}
 
 targets=(file)
 for d in $DELAYS; do targets+=("nbd-${d}us"); done
-declare -A wsec rsec
+[ -x /usr/bin/time ] || die "needs /usr/bin/time (apt-get install time)"
+declare -A wsec rsec osec orss
 for r in $(seq "$ROUNDS"); do
   for t in "${targets[@]}"; do
     img="$WORK/image.vdisk"
@@ -84,9 +94,10 @@ for r in $(seq "$ROUNDS"); do
     w=$(seconds "$VDISK" put "$img" data /seq "${K[@]}")
     rd=$(seconds "$VDISK" get "$img" /seq - "${K[@]}")
     "$VDISK" rm "$img" /seq "${K[@]}" >/dev/null
+    read -r os rss < <(open_stats "$img")
     [ "$t" != file ] && unserve
-    wsec[$t]+="$w " rsec[$t]+="$rd "
-    echo "nbd.sh: round $r $t: write $w s, read $rd s" >&2
+    wsec[$t]+="$w " rsec[$t]+="$rd " osec[$t]+="$os " orss[$t]+="$rss "
+    echo "nbd.sh: round $r $t: write $w s, read $rd s, open $os s ($rss KiB peak)" >&2
   done
 done
 
@@ -99,11 +110,12 @@ fw=$(median "${wsec[file]}") fr=$(median "${rsec[file]}")
   echo "$(date -u +%Y-%m-%dT%H:%M:%SZ), $(uname -srm), $(nproc) cores, git $(git -C "$REPO" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
   echo "Command: bench/nbd.sh --size $SIZE --rounds $ROUNDS --delays \"$DELAYS\""
   echo
-  echo "| target | write MiB/s | read MiB/s | write ratio to file | read ratio to file |"
-  echo "|---|---|---|---|---|"
+  echo "| target | write MiB/s | read MiB/s | write ratio to file | read ratio to file | open ms | open peak RSS MiB |"
+  echo "|---|---|---|---|---|---|---|"
   for t in "${targets[@]}"; do
-    w=$(median "${wsec[$t]}") rd=$(median "${rsec[$t]}")
-    printf '| %s | %.0f | %.0f | %.2f | %.2f |\n' "$t" "$(mib "$w")" "$(mib "$rd")" "$(calc "$fw / $w")" "$(calc "$fr / $rd")"
+    w=$(median "${wsec[$t]}") rd=$(median "${rsec[$t]}") os=$(median "${osec[$t]}") rss=$(median "${orss[$t]}")
+    printf '| %s | %.0f | %.0f | %.2f | %.2f | %.1f | %.1f |\n' "$t" "$(mib "$w")" "$(mib "$rd")" "$(calc "$fw / $w")" \
+      "$(calc "$fr / $rd")" "$(calc "$os * 1000")" "$(calc "$rss / 1024")"
   done
 } >"$OUT/results.md"
 {
@@ -111,8 +123,9 @@ fw=$(median "${wsec[file]}") fr=$(median "${rsec[file]}")
   sep=""
   for t in "${targets[@]}"; do
     w=$(median "${wsec[$t]}") rd=$(median "${rsec[$t]}")
-    printf '%s{"target": "%s", "write_s": %s, "read_s": %s, "write_ratio": %.4f, "read_ratio": %.4f}' "$sep" "$t" "$w" "$rd" \
-      "$(calc "$fw / $w")" "$(calc "$fr / $rd")"
+    os=$(median "${osec[$t]}") rss=$(median "${orss[$t]}")
+    printf '%s{"target": "%s", "write_s": %s, "read_s": %s, "write_ratio": %.4f, "read_ratio": %.4f, "open_s": %s, "open_peak_rss_kib": %s}' \
+      "$sep" "$t" "$w" "$rd" "$(calc "$fw / $w")" "$(calc "$fr / $rd")" "$os" "$rss"
     sep=", "
   done
   echo "]}"

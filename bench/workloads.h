@@ -9,7 +9,10 @@
 //   W6   (vdisk only) mount time and peak resident memory of a fresh process        ms, MiB
 //
 // They run in the order above (W2-W4 use W1's file). Random offsets come from a seeded generator:
-// every system sees the same offsets in the same round. Failures throw BenchFailure.
+// every system sees the same offsets in the same round. Before each write workload (W1, W3, W5)
+// the host's dirty pages are written back (sync(2), not timed), so that what the previous system
+// (or workload) left in the page cache is not flushed inside this one's fsync. Failures throw
+// BenchFailure.
 #pragma once
 
 #include <cstdint>

@@ -11,10 +11,10 @@ set -euo pipefail
 # cpack's .deb packages (cmake/VdiskPackaging.cmake, tests/install/deb_test.sh). libnbd-dev: the NBD
 # store's client (vdisk/nbd_*.cpp); nbdkit with its python plugin: the host's server in the NBD tests
 # (tests/nbd_store_test.cpp, tests/cli/*nbd*_test.sh); nbdkit-plugin-dev: the benchmark's delay plugin
-# (bench/nbd.sh, compiled by nbdkit's cc plugin).
+# (bench/nbd.sh, compiled by nbdkit's cc plugin); time: bench/nbd.sh's peak RSS of opening an image.
 PKGS=(build-essential cmake ninja-build pkg-config libssl-dev liblz4-dev libcli11-dev libfmt-dev catch2
       clang-14 libclang-rt-14-dev llvm-14 python3 util-linux gocryptfs fuse3 libfuse3-dev
-      sqlite3 git tar diffutils help2man man-db groff-base dpkg-dev file libnbd-dev nbdkit nbdkit-plugin-python nbdkit-plugin-dev)
+      sqlite3 git tar diffutils help2man man-db groff-base dpkg-dev file libnbd-dev nbdkit nbdkit-plugin-python nbdkit-plugin-dev time)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

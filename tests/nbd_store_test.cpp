@@ -171,6 +171,22 @@ TEST_CASE("nbd store: writes reach the export pipelined, sync is one FLUSH, read
   CHECK(block == vdisk::test::pattern_block(5, 5));
   REQUIRE_OK(store->read(41, block));  // still held, and current
   CHECK(std::equal(block.begin(), block.end(), on_host.begin() + 41 * kBlockSize));
+  // The oldest hints make way for newer ones beyond readahead_bytes, but a hint that an older
+  // request covers moves that request to the back (a window's runs cover later windows' blocks).
+  NbdOptions eight;
+  eight.readahead_bytes = 8 * kBlockSize;
+  auto lru = open_ok(server.uri(), OpenMode::kReadOnly, eight);
+  lru->prefetch(100, 4);
+  lru->prefetch(110, 4);
+  lru->prefetch(101, 2);  // covered by the first: wanted again
+  lru->prefetch(120, 4);  // pushes out the second, not the first
+  const NbdStats held = nbd_stats(*lru);
+  CHECK(held.readaheads == 3);
+  REQUIRE_OK(lru->read(101, std::span<uint8_t>(many).subspan(0, 2 * kBlockSize)));
+  CHECK(std::equal(many.begin(), many.begin() + 2 * kBlockSize, on_host.begin() + 101 * kBlockSize));
+  CHECK(nbd_stats(*lru).reads == held.reads);
+  REQUIRE_OK(lru->read(110, block));
+  CHECK(nbd_stats(*lru).reads == held.reads + 1);
 }
 
 TEST_CASE("nbd store: a read waits for the writes it overlaps, never returning older data", "[nbd]") {

@@ -53,6 +53,12 @@ class NbdStore final : public BlockStore {
   }
 
  private:
+  // A read-ahead request and its place in the order of hints (ahead_order_).
+  struct Held {
+    std::unique_ptr<Request> request;
+    uint64_t ticket = 0;
+  };
+  using AheadMap = std::map<uint64_t, Held>;
   Result<Step> send(Request& r);
   Result<Step> wait_until(const std::function<bool()>& done);
   Result<Step> poll_once();
@@ -81,8 +87,8 @@ class NbdStore final : public BlockStore {
   void plan_read(uint64_t off, std::span<uint8_t> out, std::vector<AheadPart>& parts, std::vector<Request>& batch);
   bool copy_from_ahead(std::span<uint8_t> out, const std::vector<AheadPart>& parts);
   void drop_ahead(uint64_t off, size_t len);
-  std::map<uint64_t, std::unique_ptr<Request>>::iterator find_ahead(uint64_t off, size_t len);
-  void retire_ahead(std::map<uint64_t, std::unique_ptr<Request>>::iterator it);
+  AheadMap::iterator find_ahead(uint64_t off, size_t len);
+  void retire_ahead(AheadMap::iterator it);
   void pump_ahead();
   bool send_ahead(uint64_t off, size_t len);
   // kIoError once reconnecting failed: the store has no connection left.
@@ -106,10 +112,12 @@ class NbdStore final : public BlockStore {
   // Read ahead on prefetch(): reads sent before anyone waits for them, their data kept (up to
   // readahead_bytes) for the read() that asks for it, by offset. A write drops what it overlaps;
   // requests still in flight then wait in stale_ until libnbd is done with their buffers.
-  // ahead_order_: the offsets in the order they were sent, for dropping the oldest (an offset no
-  // longer in ahead_, or sent again since, is skipped or dropped early: it is only a cache).
-  std::map<uint64_t, std::unique_ptr<Request>> ahead_;
-  std::deque<uint64_t> ahead_order_;
+  // ahead_order_: (offset, ticket) in the order they were hinted, for dropping the oldest; a
+  // request hinted again (a later hint it covers) gets a new ticket and its older place is
+  // skipped, as are offsets no longer held.
+  AheadMap ahead_;
+  std::deque<std::pair<uint64_t, uint64_t>> ahead_order_;
+  uint64_t tickets_ = 0;
   std::deque<std::unique_ptr<Request>> stale_;
   size_t ahead_bytes_ = 0;
   size_t ahead_max_length_ = 0;
@@ -375,7 +383,7 @@ void NbdStore::plan_read(uint64_t off, std::span<uint8_t> out, std::vector<Ahead
   size_t at = 0;
   while (at < out.size()) {
     if (auto it = held(at); it != ahead_.end()) {
-      Request* r = it->second.get();
+      Request* r = it->second.request.get();
       const size_t len = static_cast<size_t>(std::min<uint64_t>(out.size() - at, r->offset + r->length - (off + at)));
       parts.push_back({r, at, off + at, len});
       at += len;
@@ -408,7 +416,7 @@ bool NbdStore::copy_from_ahead(std::span<uint8_t> out, const std::vector<AheadPa
     all = all && ok;
     if (!ok) {
       auto it = ahead_.find(r->offset);
-      if (it != ahead_.end() && it->second.get() == r) retire_ahead(it);
+      if (it != ahead_.end() && it->second.request.get() == r) retire_ahead(it);
     }
   }
   return all;
@@ -472,12 +480,16 @@ void NbdStore::pump_ahead() {
   std::erase_if(stale_, [](const std::unique_ptr<Request>& r) { return !r->in_flight; });
   while (!pending_.empty() && conn_) {
     const auto [off, len] = pending_.front();
-    if (find_ahead(off, len) == ahead_.end()) {
+    if (auto held = find_ahead(off, len); held != ahead_.end()) {
+      held->second.ticket = ++tickets_;  // wanted again: let it go last
+      ahead_order_.emplace_back(held->first, held->second.ticket);
+    } else {
       if (conn_->in_flight() >= opt_.max_readahead_in_flight) return;
       if (ahead_bytes_ + len > opt_.readahead_bytes && !ahead_order_.empty()) {
-        auto it = ahead_.find(ahead_order_.front());
+        const auto [oldest, ticket] = ahead_order_.front();
         ahead_order_.pop_front();
-        if (it != ahead_.end()) retire_ahead(it);
+        auto it = ahead_.find(oldest);
+        if (it != ahead_.end() && it->second.ticket == ticket) retire_ahead(it);
         continue;
       }
       // A write in flight over the range: the hint is dropped (a read sent now could overtake it).
@@ -500,28 +512,32 @@ bool NbdStore::send_ahead(uint64_t off, size_t len) {
   stats_.max_in_flight = std::max<uint64_t>(stats_.max_in_flight, conn_->in_flight());
   ahead_bytes_ += len;
   ahead_max_length_ = std::max(ahead_max_length_, len);
-  ahead_.emplace(off, std::move(r));
-  ahead_order_.push_back(off);
-  if (ahead_order_.size() > 4 * ahead_.size() + 64)  // offsets dropped by writes: forget them
-    std::erase_if(ahead_order_, [&](uint64_t o) { return !ahead_.contains(o); });
+  const uint64_t ticket = ++tickets_;
+  ahead_.emplace(off, Held{std::move(r), ticket});
+  ahead_order_.emplace_back(off, ticket);
+  if (ahead_order_.size() > 4 * ahead_.size() + 64)  // places dropped or superseded: forget them
+    std::erase_if(ahead_order_, [&](const std::pair<uint64_t, uint64_t>& o) {
+      auto it = ahead_.find(o.first);
+      return it == ahead_.end() || it->second.ticket != o.second;
+    });
   return true;
 }
 
 // A read-ahead request holding all of [off, off + len), if any: among the 16 starting last at or
 // before `off` (hints of different chunks interleave, so a shorter one may start in between).
-std::map<uint64_t, std::unique_ptr<Request>>::iterator NbdStore::find_ahead(uint64_t off, size_t len) {
+NbdStore::AheadMap::iterator NbdStore::find_ahead(uint64_t off, size_t len) {
   auto it = ahead_.upper_bound(off);
   for (int looked = 0; it != ahead_.begin() && looked < 16; ++looked) {
     --it;
-    if (off + len <= it->second->offset + it->second->length) return it;
+    if (off + len <= it->second.request->offset + it->second.request->length) return it;
     if (it->first + ahead_max_length_ <= off) break;  // none further back reaches `off`
   }
   return ahead_.end();
 }
 
-void NbdStore::retire_ahead(std::map<uint64_t, std::unique_ptr<Request>>::iterator it) {
-  ahead_bytes_ -= it->second->length;
-  if (it->second->in_flight) stale_.push_back(std::move(it->second));
+void NbdStore::retire_ahead(AheadMap::iterator it) {
+  ahead_bytes_ -= it->second.request->length;
+  if (it->second.request->in_flight) stale_.push_back(std::move(it->second.request));
   ahead_.erase(it);
 }
 
@@ -531,7 +547,7 @@ void NbdStore::drop_ahead(uint64_t off, size_t len) {
   auto it = ahead_.lower_bound(off > ahead_max_length_ ? off - ahead_max_length_ : 0);
   while (it != ahead_.end() && it->first < off + len) {
     auto next = std::next(it);
-    if (it->second->overlaps(off, len)) retire_ahead(it);
+    if (it->second.request->overlaps(off, len)) retire_ahead(it);
     it = next;
   }
 }

@@ -13,8 +13,8 @@
 //    of it, so that a sequential scan waits for about one round trip per window instead of one
 //    per run. A read takes each part from a read-ahead request that holds it and asks the server
 //    only for the rest. At most readahead_bytes are held; newer hints push out the oldest (a
-//    sequential reader hints in about the order it reads). A write drops what it overlaps. A
-//    hint never waits.
+//    sequential reader hints in about the order it reads; a hint that a held request covers
+//    moves that request to the back). A write drops what it overlaps. A hint never waits.
 //  - A lost connection (server restart, dropped socket, no reply within `reply_timeout`) is
 //    reconnected with bounded backoff; the writes sent since the last successful flush are sent
 //    again (kept up to `replay_limit_bytes`; beyond that a reconnect with unflushed writes fails
@@ -49,10 +49,11 @@ struct NbdOptions {
   size_t max_request_bytes = size_t{1} << 20;
   // Data read ahead on prefetch() hints, kept for the reads that ask for it (0: hints ignored;
   // memory held only while a sequential read streams: a shuffled window of the Disk's 16 MiB
-  // readahead is 2-3x that in runs with their gaps), and the requests in flight beyond which
-  // hints wait (up to 4x readahead_bytes of them; the oldest are dropped beyond).
+  // readahead is 2-3x that in runs with their gaps), and the read-ahead requests in flight
+  // beyond which hints wait (up to 4x readahead_bytes of them; the oldest are dropped beyond).
+  // Few in flight: a read the reader waits for queues behind them at the server.
   size_t readahead_bytes = size_t{64} << 20;
-  size_t max_readahead_in_flight = 512;
+  size_t max_readahead_in_flight = 64;
   // Unflushed writes kept for sending again after a reconnect.
   size_t replay_limit_bytes = size_t{64} << 20;
   // Reconnect attempts after a lost connection, and the backoff before each (doubling).

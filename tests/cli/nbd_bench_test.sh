@@ -14,14 +14,14 @@ if ! command -v nbdkit >/dev/null || [[ ! -f /usr/include/nbdkit-plugin.h ]]; th
 fi
 run bash "$SRCDIR/bench/nbd.sh" --build "$BINDIR/.." --size 4M --rounds 1 --delays "0 200" --out "$WORK/out"
 expect_rc 0
-expect_out "| target | write MiB/s | read MiB/s | write ratio to file | read ratio to file |"
-expect_line '\| file \| [0-9]+ \| [0-9]+ \| 1\.00 \| 1\.00 \|'
-expect_line '\| nbd-0us \| [0-9]+ \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \|'
-expect_line '\| nbd-200us \| [0-9]+ \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \|'
+expect_out "| target | write MiB/s | read MiB/s | write ratio to file | read ratio to file | open ms | open peak RSS MiB |"
+expect_line '\| file \| [0-9]+ \| [0-9]+ \| 1\.00 \| 1\.00 \| [0-9.]+ \| [0-9.]+ \|'
+expect_line '\| nbd-0us \| [0-9]+ \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|'
+expect_line '\| nbd-200us \| [0-9]+ \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|'
 out="$WORK/out/results.json"
 expect_json
 expect_json_eq '[t["target"] for t in d["targets"]]' "['file', 'nbd-0us', 'nbd-200us']"
-expect_json_eq 'all(t["write_s"] > 0 and t["read_s"] > 0 for t in d["targets"])' True
+expect_json_eq 'all(t["write_s"] > 0 and t["read_s"] > 0 and t["open_s"] > 0 and t["open_peak_rss_kib"] > 0 for t in d["targets"])' True
 compgen -G "$SRCDIR/.nbd-bench-*" >/dev/null && fail "bench/nbd.sh left its work directory behind"
 pass
 pgrep -f "delay_plugin.c file=" >/dev/null && fail "bench/nbd.sh left an nbdkit running"
