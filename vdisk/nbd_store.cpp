@@ -91,6 +91,7 @@ class NbdStore final : public BlockStore {
   void retire_ahead(AheadMap::iterator it);
   void pump_ahead();
   bool send_ahead(uint64_t off, size_t len);
+  void queue_last(AheadMap::iterator it);
   // kIoError once reconnecting failed: the store has no connection left.
   Status connected() const {
     if (conn_) return Status::Ok();
@@ -474,15 +475,15 @@ void NbdStore::prefetch(uint64_t first, uint64_t count) {
 }
 
 // Sends the hinted reads, oldest first, while fewer than max_readahead_in_flight are in flight;
-// the oldest held ones make way when more than readahead_bytes would be held (a sequential
-// reader hints in the order it reads, so the oldest are the ones it has read).
+// the held ones hinted longest ago make way when more than readahead_bytes would be held (a
+// sequential reader hints in the order it reads, so those are the ones it has read). A hint
+// that a held request covers is not sent: that request counts as hinted now.
 void NbdStore::pump_ahead() {
   std::erase_if(stale_, [](const std::unique_ptr<Request>& r) { return !r->in_flight; });
   while (!pending_.empty() && conn_) {
     const auto [off, len] = pending_.front();
     if (auto held = find_ahead(off, len); held != ahead_.end()) {
-      held->second.ticket = ++tickets_;  // wanted again: let it go last
-      ahead_order_.emplace_back(held->first, held->second.ticket);
+      queue_last(held);  // wanted again
     } else {
       if (conn_->in_flight() >= opt_.max_readahead_in_flight) return;
       if (ahead_bytes_ + len > opt_.readahead_bytes && !ahead_order_.empty()) {
@@ -512,15 +513,19 @@ bool NbdStore::send_ahead(uint64_t off, size_t len) {
   stats_.max_in_flight = std::max<uint64_t>(stats_.max_in_flight, conn_->in_flight());
   ahead_bytes_ += len;
   ahead_max_length_ = std::max(ahead_max_length_, len);
-  const uint64_t ticket = ++tickets_;
-  ahead_.emplace(off, Held{std::move(r), ticket});
-  ahead_order_.emplace_back(off, ticket);
+  queue_last(ahead_.emplace(off, Held{std::move(r), 0}).first);
+  return true;
+}
+
+// Gives a held request the last place in the order of hints (its earlier places are skipped).
+void NbdStore::queue_last(AheadMap::iterator it) {
+  it->second.ticket = ++tickets_;
+  ahead_order_.emplace_back(it->first, it->second.ticket);
   if (ahead_order_.size() > 4 * ahead_.size() + 64)  // places dropped or superseded: forget them
     std::erase_if(ahead_order_, [&](const std::pair<uint64_t, uint64_t>& o) {
-      auto it = ahead_.find(o.first);
-      return it == ahead_.end() || it->second.ticket != o.second;
+      auto held = ahead_.find(o.first);
+      return held == ahead_.end() || held->second.ticket != o.second;
     });
-  return true;
 }
 
 // A read-ahead request holding all of [off, off + len), if any: among the 16 starting last at or
