@@ -103,6 +103,7 @@ class ShufflePlacement final : public Placement {
   // the leaves `nodes` (sorted level-1 indices), that are not cached (no waiting).
   void hint_map_nodes(BlockRange blocks);
   void hint_map_nodes(const std::vector<uint64_t>& nodes);
+  bool hint_blocks(uint32_t level, const std::vector<uint64_t>& indices);
   // Evicts clean entries and spills dirty data blocks until the cache fits its budget.
   Status enforce_budget();
 

@@ -179,35 +179,34 @@ bool ShufflePlacement::admit_to_cache(uint64_t lba) {
 // store that holds what it reads ahead (NBD) can let the oldest go first.
 void ShufflePlacement::hint_readahead(BlockRange next) {
   hint_map_nodes(next);
-  std::vector<uint64_t> slots;
+  std::vector<uint64_t> blocks;
   for (uint64_t chunk = next.first; chunk < next.end; chunk += kHintChunkBlocks) {
-    slots.clear();
-    for (uint64_t b = chunk; b < std::min(next.end, chunk + kHintChunkBlocks); ++b) {
-      if (cache_.find(0, b) != nullptr) continue;
-      auto p = pointer_of(0, b);
-      if (!p.ok()) return;
-      if (!p->is_null()) slots.push_back(p->slot);
-    }
-    std::sort(slots.begin(), slots.end());
-    for_each_read_run(slots.size(), [&](size_t k) { return slots[k]; },
-                      [&](size_t, size_t, uint64_t first, uint64_t span) { store_.prefetch(first, span); });
+    blocks.clear();
+    for (uint64_t b = chunk; b < std::min(next.end, chunk + kHintChunkBlocks); ++b) blocks.push_back(b);
+    if (!hint_blocks(0, blocks)) return;
   }
 }
 
 // Hints the block-map leaves `nodes` (level-1 node indices, sorted) that are not cached, so that
 // the pointer lookups that follow wait for one round trip of a remote store, not one each.
 void ShufflePlacement::hint_map_nodes(const std::vector<uint64_t>& nodes) {
-  if (height() < 1) return;
+  if (height() >= 1) (void)hint_blocks(1, nodes);
+}
+
+// Asks the store to read ahead the slots of blocks (level, index), index in `indices`, that are
+// not cached, in runs of ascending slots. false, hinting nothing, when a pointer cannot be read.
+bool ShufflePlacement::hint_blocks(uint32_t level, const std::vector<uint64_t>& indices) {
   std::vector<uint64_t> slots;
-  for (uint64_t node : nodes) {
-    if (cache_.find(1, node) != nullptr) continue;
-    auto p = pointer_of(1, node);
-    if (!p.ok()) return;
+  for (uint64_t index : indices) {
+    if (cache_.find(level, index) != nullptr) continue;
+    auto p = pointer_of(level, index);
+    if (!p.ok()) return false;
     if (!p->is_null()) slots.push_back(p->slot);
   }
   std::sort(slots.begin(), slots.end());
   for_each_read_run(slots.size(), [&](size_t k) { return slots[k]; },
                     [&](size_t, size_t, uint64_t first, uint64_t span) { store_.prefetch(first, span); });
+  return true;
 }
 
 void ShufflePlacement::hint_map_nodes(BlockRange blocks) {
