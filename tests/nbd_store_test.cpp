@@ -99,6 +99,15 @@ std::string must_read(FileSystem& fs, const std::string& path) {
   return *text;
 }
 
+// First boot on the export at `uri`: creates the filesystem, commits `path` holding `text`,
+// unmounts.
+void first_boot_with_file(const std::string& uri, const std::string& path, const std::string& text) {
+  auto fs = vdisk::mount(boot_options(uri, true));
+  REQUIRE_OK(fs);
+  write_text(**fs, path, text);
+  REQUIRE_OK((*fs)->unmount());
+}
+
 }  // namespace
 
 TEST_CASE("nbd store: writes reach the export pipelined, sync is one FLUSH, reads return them", "[nbd]") {
@@ -281,12 +290,7 @@ TEST_CASE("nbd store: mount at boot creates, then opens, a filesystem on an expo
   }
   make_sized_file(img, image_bytes());
   NbdServer server({"file", "file=" + img});
-  {
-    auto fs = vdisk::mount(boot_options(server.uri(), true));
-    REQUIRE_OK(fs);
-    write_text(**fs, "/hello", "over NBD");
-    REQUIRE_OK((*fs)->unmount());
-  }
+  first_boot_with_file(server.uri(), "/hello", "over NBD");
   auto fs = vdisk::mount(boot_options(server.uri(), false));
   REQUIRE_OK(fs);
   auto text = read_text(**fs, "/hello");
@@ -374,12 +378,7 @@ TEST_CASE("nbd store: a server killed mid-commit and restarted: reconnect, send 
   make_sized_file(img, image_bytes());
   // writeback=yes: the host keeps writes in memory until a FLUSH, so a kill loses them.
   NbdServer server(vdisk::test::host_plugin_args({"file=" + img, "writeback=yes"}));
-  {
-    auto fs = vdisk::mount(boot_options(server.uri(), true));
-    REQUIRE_OK(fs);
-    write_text(**fs, "/before", "committed before the kill");
-    REQUIRE_OK((*fs)->unmount());
-  }
+  first_boot_with_file(server.uri(), "/before", "committed before the kill");
   auto nbd = open_ok(server.uri(), OpenMode::kReadWrite);
   MountOptions o = boot_options(server.uri(), false);
   o.open.cache_bytes = 8 * kBlockSize;  // dirty blocks beyond it are sealed to the store early
@@ -411,12 +410,7 @@ TEST_CASE("nbd store: a server that stays down fails the commit, and the image o
   make_sized_file(img, image_bytes());
   // The host dies on the 5th write of the second commit, losing what it had not flushed.
   NbdServer server(vdisk::test::host_plugin_args({"file=" + img, "writeback=yes"}));
-  {
-    auto fs = vdisk::mount(boot_options(server.uri(), true));
-    REQUIRE_OK(fs);
-    write_text(**fs, "/kept", "committed");
-    REQUIRE_OK((*fs)->unmount());
-  }
+  first_boot_with_file(server.uri(), "/kept", "committed");
   server.start(vdisk::test::host_plugin_args({"file=" + img, "writeback=yes", "die-after-writes=5"}));
   {
     auto fs = vdisk::mount(boot_options(server.uri(), false));
@@ -440,12 +434,7 @@ TEST_CASE("nbd store: a host that flips bits or serves an old image is caught, n
   const std::string img = dir.file("export.img");
   make_sized_file(img, image_bytes());
   NbdServer server(vdisk::test::host_plugin_args({"file=" + img, "control=" + dir.path()}));
-  {
-    auto fs = vdisk::mount(boot_options(server.uri(), true));
-    REQUIRE_OK(fs);
-    write_text(**fs, "/f", "version 1");
-    REQUIRE_OK((*fs)->unmount());
-  }
+  first_boot_with_file(server.uri(), "/f", "version 1");
   std::filesystem::copy_file(img, dir.file("stale.img"));
   {
     auto fs = vdisk::mount(boot_options(server.uri(), false));
@@ -529,12 +518,7 @@ TEST_CASE("nbd store: two writers on one export (no limit filter): the second to
   const std::string img = dir.file("export.img");
   make_sized_file(img, image_bytes());
   NbdServer server({"file", "file=" + img});  // no limit=1: the mistake docs/DEPLOY.md warns of
-  {
-    auto fs = vdisk::mount(boot_options(server.uri(), true));
-    REQUIRE_OK(fs);
-    write_text(**fs, "/base", "base");
-    REQUIRE_OK((*fs)->unmount());
-  }
+  first_boot_with_file(server.uri(), "/base", "base");
   auto first = vdisk::mount(boot_options(server.uri(), false));
   auto second = vdisk::mount(boot_options(server.uri(), false));
   REQUIRE_OK(first);
