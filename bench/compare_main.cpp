@@ -54,16 +54,23 @@ uint64_t size_or_throw(const std::string& text, const char* option) {
   return *v;
 }
 
+// The library-API options every vdisk system of the run shares: the image at `image`, sized for
+// the run, with the run's --readahead and --cache.
+VdiskTargetOptions library_options(const std::string& image, const Args& a) {
+  VdiskTargetOptions o;
+  o.image_path = image;
+  o.capacity_bytes = vdisk_image_capacity(a.config);
+  if (a.readahead >= 0) o.readahead_blocks = static_cast<size_t>(a.readahead);
+  if (!a.cache.empty()) o.cache_bytes = size_or_throw(a.cache, "--cache");
+  return o;
+}
+
 // --nbd NAME=HOSTFILE=URI (the URI may hold '=' itself; checked when the arguments were parsed).
 std::unique_ptr<Target> make_nbd_target(const std::string& spec, const Args& a) {
   auto [name, rest] = split_pair(spec, "--nbd", "HOSTFILE=URI");
   auto [host_file, uri] = split_pair(rest, "--nbd", "HOSTFILE=URI");
-  VdiskTargetOptions o;
-  o.image_path = uri;
+  VdiskTargetOptions o = library_options(uri, a);
   o.host_file = host_file;
-  o.capacity_bytes = vdisk_image_capacity(a.config);
-  if (a.readahead >= 0) o.readahead_blocks = static_cast<size_t>(a.readahead);
-  if (!a.cache.empty()) o.cache_bytes = size_or_throw(a.cache, "--cache");
   fmt::print(stderr, "{}: creating the vdisk image over NBD ({} MiB, filled with random bytes)...\n", name,
              o.capacity_bytes >> 20);
   return make_vdisk_target(name, o);
@@ -171,11 +178,7 @@ int main(int argc, char** argv) {
       if (::mkdtemp(pattern.data()) == nullptr) throw BenchFailure("cannot create a directory in " + a.vdisk_dir);
       work_dir = pattern;
       image = work_dir + "/bench.vdisk";
-      VdiskTargetOptions o;
-      o.image_path = image;
-      o.capacity_bytes = vdisk_image_capacity(a.config);
-      if (a.readahead >= 0) o.readahead_blocks = static_cast<size_t>(a.readahead);
-      if (!a.cache.empty()) o.cache_bytes = size_or_throw(a.cache, "--cache");
+      const VdiskTargetOptions o = library_options(image, a);
       fmt::print(stderr, "creating the vdisk image ({} MiB, filled with random bytes)...\n", o.capacity_bytes >> 20);
       targets.push_back(make_vdisk_target("vdisk", o));
     }
