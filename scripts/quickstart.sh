@@ -20,7 +20,7 @@ build/tools/vdisk inspect demo/demo.vdisk --key-file demo/demo.key --verify
 # Files: copy a host tree in, list it, read a file back, compare the whole tree, show the space.
 build/tools/vdisk import demo/demo.vdisk docs /docs --key-file demo/demo.key
 build/tools/vdisk ls demo/demo.vdisk / -l -R --key-file demo/demo.key
-build/tools/vdisk cat demo/demo.vdisk /docs/DESIGN.md --key-file demo/demo.key | head -5
+build/tools/vdisk cat demo/demo.vdisk /docs/DESIGN.md --key-file demo/demo.key | sed -n 1,5p  # reads it all: no SIGPIPE under pipefail
 rm -rf demo/export
 build/tools/vdisk export demo/demo.vdisk /docs demo/export --key-file demo/demo.key
 diff -r docs demo/export
